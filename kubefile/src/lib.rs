@@ -1,0 +1,85 @@
+//! The Kubefile language: a Dockerfile-like description of a ClusterImage.
+//!
+//! - [`parse`] reads Kubefile text into a typed AST ([`Kubefile`]) with a span on every word,
+//!   and reports every problem it finds as a [`Diagnostic`] (file, line, column, caret, help).
+//! - [`plan::build_plan`] resolves ARG/ENV substitution, checks the semantic rules against the
+//!   build context ([`context::ContextView`]) and produces the [`plan::BuildPlan`] that both
+//!   the embedded engine and the BuildKit lowering execute.
+//! - [`printer::print`] writes an AST back as Kubefile text.
+//!
+//! Nothing here performs I/O except [`context::DirContext`], the read-only view of a context
+//! directory on disk.
+
+pub mod context;
+pub mod diagnostics;
+pub mod expand;
+pub mod instructions;
+mod lexer;
+pub mod plan;
+pub mod printer;
+pub mod source;
+
+mod check;
+mod syntax;
+
+pub use diagnostics::{Diagnostic, Severity};
+pub use instructions::{Command, Instruction, Kubefile};
+pub use source::{Position, SourceFile, Span};
+
+/// The outcome of parsing: the instructions that could be read, and every diagnostic.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The AST; instructions with errors are left out.
+    pub kubefile: Kubefile,
+    /// Errors and warnings, in source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Parsed {
+    /// True when at least one diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses Kubefile text. Never panics; problems become diagnostics.
+pub fn parse(text: &str) -> Parsed {
+    let lexed = lexer::lex(text);
+    let mut diagnostics = lexed.diagnostics;
+    let instructions: Vec<Instruction> = lexed
+        .lines
+        .iter()
+        .filter_map(|line| instructions::parse_line(line, lexed.escape, &mut diagnostics))
+        .collect();
+    let lines_failed = diagnostics.iter().any(Diagnostic::is_error);
+    let end = Span::new(text.len(), text.len());
+    diagnostics.extend(check::check_structure(&instructions, end, lines_failed));
+    diagnostics.sort_by_key(|d| (d.span.start, d.severity));
+    Parsed {
+        kubefile: Kubefile {
+            escape: lexed.escape,
+            directives: lexed.directives,
+            instructions,
+        },
+        diagnostics,
+    }
+}
+
+/// Parses a Kubefile and, when it has no syntax error, plans it: the one call the build
+/// backends and the CLI need. Diagnostics of both stages are merged in source order.
+pub fn parse_and_plan(file: &SourceFile, options: &plan::PlanOptions<'_>) -> plan::Planned {
+    let parsed = parse(file.text());
+    let mut planned = if parsed.has_errors() {
+        plan::Planned {
+            plan: None,
+            diagnostics: Vec::new(),
+        }
+    } else {
+        plan::build_plan(&parsed.kubefile, file, options)
+    };
+    let mut diagnostics = parsed.diagnostics;
+    diagnostics.append(&mut planned.diagnostics);
+    diagnostics.sort_by_key(|d| (d.span.start, d.severity));
+    planned.diagnostics = diagnostics;
+    planned
+}
