@@ -18,7 +18,10 @@ pub fn print_diagnostics(diagnostics: &[Diagnostic], file: &SourceFile, format: 
     }
     match format {
         DiagnosticFormat::Human => {
-            eprint!("{}", kubefile::diagnostics::render_all(diagnostics, file, color()));
+            eprint!(
+                "{}",
+                kubefile::diagnostics::render_all(diagnostics, file, color())
+            );
         }
         DiagnosticFormat::Short => {
             for d in diagnostics {

@@ -9,11 +9,7 @@ use crate::source::Span;
 ///
 /// With `lines_failed`, some instructions were dropped for syntax errors, so the rules about
 /// FROM's place are not checked (the dropped line may have been the FROM).
-pub(crate) fn check_structure(
-    instructions: &[Instruction],
-    end: Span,
-    lines_failed: bool,
-) -> Vec<Diagnostic> {
+pub(crate) fn check_structure(instructions: &[Instruction], lines_failed: bool) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let first_from = instructions
         .iter()
@@ -22,7 +18,9 @@ pub(crate) fn check_structure(
         _ if lines_failed => {}
         None => diagnostics.push(
             Diagnostic::error(
-                instructions.first().map_or(end, |i| i.keyword_span),
+                instructions
+                    .first()
+                    .map_or(Span::default(), |i| i.keyword_span),
                 "a Kubefile must have a FROM instruction",
             )
             .with_label("expected FROM before this")

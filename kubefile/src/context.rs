@@ -211,7 +211,10 @@ mod tests {
             .with_file("app/a.yaml")
             .with_file("app/sub/c.yaml");
         assert_eq!(ctx.kind("app"), Some(EntryKind::Dir));
-        assert_eq!(ctx.walk_files("app"), vec!["a.yaml", "b.yaml", "sub/c.yaml"]);
+        assert_eq!(
+            ctx.walk_files("app"),
+            vec!["a.yaml", "b.yaml", "sub/c.yaml"]
+        );
         assert_eq!(ctx.walk_files("app/a.yaml"), vec!["a.yaml"]);
         assert_eq!(ctx.list(""), vec!["app"]);
     }

@@ -205,7 +205,10 @@ mod tests {
             .with_label("not an instruction")
             .with_help("remove it");
         let out = d.render(&file, false);
-        assert!(out.contains("Kubefile:2:1: error: unknown instruction FOO"), "{out}");
+        assert!(
+            out.contains("Kubefile:2:1: error: unknown instruction FOO"),
+            "{out}"
+        );
         assert!(out.contains("FOO bar"), "{out}");
         assert!(out.contains("not an instruction"), "{out}");
         assert!(out.contains("remove it"), "{out}");

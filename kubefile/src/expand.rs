@@ -278,7 +278,9 @@ impl<'t, 'v> Lexer<'t, 'v> {
                     }),
                     Some('?') => Ok(value),
                     Some(other) => Err(ExpandError {
-                        message: format!("unsupported modifier ':{other}' in ${{{name}:...}}; use :-, :+ or :?"),
+                        message: format!(
+                            "unsupported modifier ':{other}' in ${{{name}:...}}; use :-, :+ or :?"
+                        ),
                         offset: modifier_at,
                     }),
                     None => Err(ExpandError {
@@ -373,7 +375,10 @@ mod tests {
         assert_eq!(word("${UNSET:-$A}").unwrap(), "alpha");
         assert_eq!(word(r#"${NAME:-"minio"}"#).unwrap(), "minio");
         assert_eq!(word("${A:?x}").unwrap(), "alpha");
-        assert_eq!(word("${UNSET:?must be set}").unwrap_err().message, "UNSET: must be set");
+        assert_eq!(
+            word("${UNSET:?must be set}").unwrap_err().message,
+            "UNSET: must be set"
+        );
         assert_eq!(word("${EMPTY?}").unwrap(), "");
         assert_eq!(
             word("${UNSET?}").unwrap_err().message,
@@ -390,7 +395,10 @@ mod tests {
         assert_eq!(word(r"a\ b").unwrap(), "a b");
         assert_eq!(word("a\\").unwrap(), "a");
         let v = vars();
-        assert_eq!(expand_word("`$A", '`', &|n| v.get(n).cloned()).unwrap(), "$A");
+        assert_eq!(
+            expand_word("`$A", '`', &|n| v.get(n).cloned()).unwrap(),
+            "$A"
+        );
     }
 
     #[test]
@@ -399,18 +407,37 @@ mod tests {
         assert_eq!(e.message, "missing '}' to close the variable substitution");
         let e = word("${}").unwrap_err();
         assert_eq!(e.offset, 2);
-        assert_eq!(word("'abc").unwrap_err().message, "unterminated single quote");
+        assert_eq!(
+            word("'abc").unwrap_err().message,
+            "unterminated single quote"
+        );
         assert_eq!(word("ab\"c").unwrap_err().offset, 2);
-        assert!(word("${A:=x}").unwrap_err().message.contains("unsupported modifier"));
-        assert!(word("${A!}").unwrap_err().message.contains("unexpected '!'"));
+        assert!(
+            word("${A:=x}")
+                .unwrap_err()
+                .message
+                .contains("unsupported modifier")
+        );
+        assert!(
+            word("${A!}")
+                .unwrap_err()
+                .message
+                .contains("unexpected '!'")
+        );
     }
 
     #[test]
     fn command_mode_keeps_shell_syntax() {
         assert_eq!(command("echo $A"), "echo alpha");
         assert_eq!(command("echo '$A' \"$A\""), "echo '$A' \"alpha\"");
-        assert_eq!(command("echo $HostIP ${X:-y} $(NAME)"), "echo $HostIP ${X:-y} $(NAME)");
-        assert_eq!(command(r#"kubectl patch -p '{"a":1}' \$A"#), r#"kubectl patch -p '{"a":1}' \$A"#);
+        assert_eq!(
+            command("echo $HostIP ${X:-y} $(NAME)"),
+            "echo $HostIP ${X:-y} $(NAME)"
+        );
+        assert_eq!(
+            command(r#"kubectl patch -p '{"a":1}' \$A"#),
+            r#"kubectl patch -p '{"a":1}' \$A"#
+        );
         assert_eq!(command("${A:+on}"), "on");
     }
 

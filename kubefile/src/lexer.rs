@@ -235,8 +235,11 @@ pub(crate) fn lex(text: &str) -> Lexed {
         let value = content[value_start..value_end].to_owned();
         if lexed.directives.iter().any(|d| d.name == name) {
             lexed.diagnostics.push(
-                Diagnostic::error(span, format!("only one `{name}` parser directive can be used"))
-                    .with_label("repeated directive"),
+                Diagnostic::error(
+                    span,
+                    format!("only one `{name}` parser directive can be used"),
+                )
+                .with_label("repeated directive"),
             );
         } else if name == "escape" && value != "\\" && value != "`" {
             lexed.diagnostics.push(

@@ -52,8 +52,7 @@ pub fn parse(text: &str) -> Parsed {
         .filter_map(|line| instructions::parse_line(line, lexed.escape, &mut diagnostics))
         .collect();
     let lines_failed = diagnostics.iter().any(Diagnostic::is_error);
-    let end = Span::new(text.len(), text.len());
-    diagnostics.extend(check::check_structure(&instructions, end, lines_failed));
+    diagnostics.extend(check::check_structure(&instructions, lines_failed));
     diagnostics.sort_by_key(|d| (d.span.start, d.severity));
     Parsed {
         kubefile: Kubefile {

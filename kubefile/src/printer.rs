@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use crate::instructions::{ArgsForm, Command, CopySource, Heredoc, KeyValue, Kubefile, RunCommand, Word};
+use crate::instructions::{
+    ArgsForm, Command, CopySource, Heredoc, KeyValue, Kubefile, RunCommand, Word,
+};
 
 /// Prints a Kubefile.
 pub fn print(kubefile: &Kubefile) -> String {

@@ -126,7 +126,10 @@ pub(crate) struct JsonError {
 
 fn hex_escape(input: Input<'_>) -> IResult<Input<'_>, u32> {
     map(
-        preceded(char('u'), take_while_m_n(4, 4, |c: char| c.is_ascii_hexdigit())),
+        preceded(
+            char('u'),
+            take_while_m_n(4, 4, |c: char| c.is_ascii_hexdigit()),
+        ),
         |digits: Input<'_>| u32::from_str_radix(digits.fragment(), 16).unwrap_or(0xfffd),
     )
     .parse(input)

@@ -20,7 +20,10 @@ fn generate(n: usize) -> String {
             5 => format!("ADD [\"files/a-{i}.tar\", \"opt/\"]\n"),
             6 => format!("APP app-{i} local://apps/app-{i}\n"),
             7 => format!("APPENV app-{} K{i}=v{i}\n", i - 1),
-            8 => format!("APPCMDS app-{} [\"kubectl apply -f a.yaml\", \"echo {i}\"]\n", i - 2),
+            8 => format!(
+                "APPCMDS app-{} [\"kubectl apply -f a.yaml\", \"echo {i}\"]\n",
+                i - 2
+            ),
             9 => format!("MAINTAINER team-{i}\n"),
             10 => format!("COPY <<EOF etc/inline-{i}.conf\nkey={i}\nEOF\n"),
             _ => format!("KUBEVERSION >=1.{}.0 <2.0.0\n", i % 30),
@@ -33,9 +36,16 @@ fn generate(n: usize) -> String {
 
 fn main() {
     let quick = quick_mode();
-    let sizes: &[usize] = if quick { &[1_000, 10_000] } else { &[1_000, 10_000, 100_000] };
+    let sizes: &[usize] = if quick {
+        &[1_000, 10_000]
+    } else {
+        &[1_000, 10_000, 100_000]
+    };
     let runs = if quick { 1 } else { 5 };
-    println!("kubefile parse benchmark ({} mode, best of {runs})", if quick { "quick" } else { "full" });
+    println!(
+        "kubefile parse benchmark ({} mode, best of {runs})",
+        if quick { "quick" } else { "full" }
+    );
     let mut previous: Option<std::time::Duration> = None;
     for &n in sizes {
         let text = generate(n);
@@ -47,7 +57,8 @@ fn main() {
         );
         let floor = best_of(runs, || text.lines().map(str::len).sum::<usize>());
         let parse = best_of(runs, || kubefile::parse(&text).kubefile.instructions.len());
-        let growth = previous.map_or_else(|| "-".to_owned(), |p| format!("{:.1}x", ratio(parse, p)));
+        let growth =
+            previous.map_or_else(|| "-".to_owned(), |p| format!("{:.1}x", ratio(parse, p)));
         println!(
             "parse {n:>7} instructions ({:>5} KiB): {:>12}  floor {:>10}  ratio to floor {:>7.1}  growth vs previous size {growth}",
             text.len() / 1024,

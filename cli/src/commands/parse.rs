@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use kubefile::context::DirContext;
-use kubefile::plan::{BuildArgs, Planned, Platform, PlanOptions};
+use kubefile::plan::{BuildArgs, PlanOptions, Planned, Platform};
 use kubefile::{Diagnostic, SourceFile};
 
 use crate::flags::KubefileArgs;

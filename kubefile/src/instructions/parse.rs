@@ -431,7 +431,11 @@ fn parse_command(
         "RUN" => {
             let flags = ctx.flags(keyword, &head.flags, &["network"])?;
             if head.rest.text.is_empty() {
-                needs(ctx, "a command", "RUN <command> or RUN [\"program\", \"arg\"...]");
+                needs(
+                    ctx,
+                    "a command",
+                    "RUN <command> or RUN [\"program\", \"arg\"...]",
+                );
                 return None;
             }
             let command = match syntax::json_array(&head.rest.text) {
@@ -442,7 +446,11 @@ fn parse_command(
                         .collect(),
                 ),
                 Ok(Some(_)) => {
-                    needs(ctx, "a command", "RUN <command> or RUN [\"program\", \"arg\"...]");
+                    needs(
+                        ctx,
+                        "a command",
+                        "RUN <command> or RUN [\"program\", \"arg\"...]",
+                    );
                     return None;
                 }
                 Ok(None) => RunCommand::Shell(ctx.rest_word(head)),
@@ -450,7 +458,10 @@ fn parse_command(
                     let at = head.rest.start + e.offset;
                     let d = Diagnostic::warning(
                         ctx.span(at, at + 1),
-                        format!("not a valid JSON array ({}); run as a shell command", e.message),
+                        format!(
+                            "not a valid JSON array ({}); run as a shell command",
+                            e.message
+                        ),
                     )
                     .with_label("JSON stops here");
                     ctx.push(d);
@@ -565,7 +576,10 @@ fn parse_command(
                 let (what, usage) = if keyword == "MAINTAINER" {
                     ("a name", "MAINTAINER <name>")
                 } else {
-                    ("a version range", "KUBEVERSION <range>, e.g. KUBEVERSION >=1.20.0 <1.27.0")
+                    (
+                        "a version range",
+                        "KUBEVERSION <range>, e.g. KUBEVERSION >=1.20.0 <1.27.0",
+                    )
                 };
                 needs(ctx, what, usage);
                 return None;

@@ -85,9 +85,7 @@ pub fn detect_app_type(
     });
     let has_chart_dir = local_dirs.clone().any(|dir| is_chart_dir(view, dir));
     let names: Vec<String> = sources.iter().map(AppSource::file_name).collect();
-    let covers_chart = CHART_FILES
-        .iter()
-        .all(|f| names.iter().any(|n| n == f));
+    let covers_chart = CHART_FILES.iter().all(|f| names.iter().any(|n| n == f));
     if has_chart_dir || covers_chart {
         return (AppType::Helm, vec![name.to_owned()]);
     }
@@ -106,7 +104,10 @@ pub fn detect_app_type(
         let first = sources.first().map(files_of).unwrap_or_default();
         return (AppType::Shell, first);
     }
-    if all.iter().all(|f| matches!(ext(f).as_str(), "yaml" | "yml")) {
+    if all
+        .iter()
+        .all(|f| matches!(ext(f).as_str(), "yaml" | "yml"))
+    {
         return (AppType::Kube, all);
     }
     (AppType::None, Vec::new())
@@ -121,10 +122,7 @@ mod tests {
         MemoryContext::new()
             .with_file("chart/Chart.yaml")
             .with_file("chart/values.yaml")
-            .with(
-                "chart/templates",
-                EntryKind::Dir,
-            )
+            .with("chart/templates", EntryKind::Dir)
             .with_file("yamls/a.yaml")
             .with_file("yamls/sub/b.yml")
             .with_file("scripts/a.sh")
@@ -141,9 +139,21 @@ mod tests {
     #[test]
     fn detection() {
         let c = ctx();
-        assert_eq!(detect_app_type(&c, "n", &[local("chart")]), (AppType::Helm, vec!["n".into()]));
         assert_eq!(
-            detect_app_type(&c, "n", &[local("chart/Chart.yaml"), local("chart/values.yaml"), local("chart/templates")]).0,
+            detect_app_type(&c, "n", &[local("chart")]),
+            (AppType::Helm, vec!["n".into()])
+        );
+        assert_eq!(
+            detect_app_type(
+                &c,
+                "n",
+                &[
+                    local("chart/Chart.yaml"),
+                    local("chart/values.yaml"),
+                    local("chart/templates")
+                ]
+            )
+            .0,
             AppType::Helm
         );
         assert_eq!(
@@ -156,7 +166,11 @@ mod tests {
         );
         assert_eq!(detect_app_type(&c, "n", &[local("mixed")]).0, AppType::None);
         assert_eq!(
-            detect_app_type(&c, "n", &[AppSource::Url("https://x.io/a/b.yaml?x=1".into())]),
+            detect_app_type(
+                &c,
+                "n",
+                &[AppSource::Url("https://x.io/a/b.yaml?x=1".into())]
+            ),
             (AppType::Kube, vec!["b.yaml".into()])
         );
     }

@@ -76,7 +76,10 @@ mod tests {
             parse_build_arg("A=b=c", &none).unwrap(),
             Some(("A".into(), "b=c".into()))
         );
-        assert_eq!(parse_build_arg("A=", &none).unwrap(), Some(("A".into(), String::new())));
+        assert_eq!(
+            parse_build_arg("A=", &none).unwrap(),
+            Some(("A".into(), String::new()))
+        );
         assert_eq!(parse_build_arg("A", &none).unwrap(), None);
         let env = |n: &str| (n == "A").then(|| "from-env".to_owned());
         assert_eq!(

@@ -10,7 +10,7 @@ use super::sources::{expand_pattern, has_wildcard};
 use super::{
     APPLICATION_VERSION, APPS_ROOT, Application, Base, BuildPlan, CNI_LABEL_PREFIX,
     CSI_LABEL_PREFIX, CopyStep, EXTENSION_SCHEMA_VERSION, EnvVar, ImageConfig, ImageExtension,
-    KUBE_VERSION_LABEL, LaunchSpec, Location, Origin, Platform, PlanOptions, RunCommand, RunStep,
+    KUBE_VERSION_LABEL, LaunchSpec, Location, Origin, PlanOptions, Platform, RunCommand, RunStep,
     Source, Step,
 };
 use crate::context::clean_relative;
@@ -173,8 +173,11 @@ impl<'a> Builder<'a> {
             Err(error) => {
                 let span = expand_error_span(word, &error);
                 self.push(
-                    Diagnostic::error(span, format!("cannot substitute variables: {}", error.message))
-                        .with_label("substitution fails here"),
+                    Diagnostic::error(
+                        span,
+                        format!("cannot substitute variables: {}", error.message),
+                    )
+                    .with_label("substitution fails here"),
                 );
                 None
             }
@@ -217,9 +220,12 @@ impl<'a> Builder<'a> {
         };
         if image.is_empty() {
             self.push(
-                Diagnostic::error(from.image.span, "FROM names no image once variables are substituted")
-                    .with_label("empty after substitution")
-                    .with_help("set the build argument, or give it a default: ARG NAME=default"),
+                Diagnostic::error(
+                    from.image.span,
+                    "FROM names no image once variables are substituted",
+                )
+                .with_label("empty after substitution")
+                .with_help("set the build argument, or give it a default: ARG NAME=default"),
             );
             return;
         }
@@ -297,8 +303,11 @@ impl<'a> Builder<'a> {
                 Some(image) if !image.is_empty() => Origin::Image(image),
                 Some(_) => {
                     self.push(
-                        Diagnostic::error(word.span, "--from names no image once variables are substituted")
-                            .with_label("empty"),
+                        Diagnostic::error(
+                            word.span,
+                            "--from names no image once variables are substituted",
+                        )
+                        .with_label("empty"),
                     );
                     return;
                 }
@@ -359,8 +368,11 @@ impl<'a> Builder<'a> {
         if checksum.is_some() && sources.iter().any(|s| !matches!(s, Source::Url { .. })) {
             let span = copy.checksum.as_ref().map_or(copy.dest.span, |w| w.span);
             self.push(
-                Diagnostic::error(span, "--checksum only applies to http:// and https:// sources")
-                    .with_label("not a URL download"),
+                Diagnostic::error(
+                    span,
+                    "--checksum only applies to http:// and https:// sources",
+                )
+                .with_label("not a URL download"),
             );
             ok = false;
         }
@@ -458,9 +470,14 @@ impl<'a> Builder<'a> {
         };
         let Ok(path) = clean_relative(text) else {
             self.push(
-                Diagnostic::error(word.span, format!("{keyword} source `{text}` is outside {where_}"))
-                    .with_label("climbs out with `..`")
-                    .with_help(format!("sources are relative to {where_} and cannot leave it")),
+                Diagnostic::error(
+                    word.span,
+                    format!("{keyword} source `{text}` is outside {where_}"),
+                )
+                .with_label("climbs out with `..`")
+                .with_help(format!(
+                    "sources are relative to {where_} and cannot leave it"
+                )),
             );
             return None;
         };
@@ -508,7 +525,8 @@ impl<'a> Builder<'a> {
                 RunCommand::Exec(words.iter().map(|w| w.text.clone()).collect())
             }
             crate::instructions::RunCommand::Shell(text) => {
-                let only_heredoc = run.heredocs.len() == 1 && text.text.trim() == run.heredocs[0].word.text;
+                let only_heredoc =
+                    run.heredocs.len() == 1 && text.text.trim() == run.heredocs[0].word.text;
                 if only_heredoc {
                     RunCommand::Shell(run.heredocs[0].content.clone())
                 } else {
@@ -550,8 +568,11 @@ impl<'a> Builder<'a> {
             };
             if key.is_empty() {
                 self.push(
-                    Diagnostic::error(pair.key.span, "the key is empty once variables are substituted")
-                        .with_label("empty key"),
+                    Diagnostic::error(
+                        pair.key.span,
+                        "the key is empty once variables are substituted",
+                    )
+                    .with_label("empty key"),
                 );
                 continue;
             }
@@ -598,9 +619,14 @@ impl<'a> Builder<'a> {
             if let Some(previous) = self.apps[index].declared_at {
                 let line = self.file.position(previous.start).line;
                 self.push(
-                    Diagnostic::error(app.name.span, format!("app `{name}` is already declared at line {line}"))
-                        .with_label("declared twice")
-                        .with_help("give each app one APP (or CNI/CSI) instruction, with all its sources"),
+                    Diagnostic::error(
+                        app.name.span,
+                        format!("app `{name}` is already declared at line {line}"),
+                    )
+                    .with_label("declared twice")
+                    .with_help(
+                        "give each app one APP (or CNI/CSI) instruction, with all its sources",
+                    ),
                 );
                 return;
             }
@@ -635,17 +661,23 @@ impl<'a> Builder<'a> {
             };
             let Ok(path) = clean_relative(path) else {
                 self.push(
-                    Diagnostic::error(word.span, format!("{keyword} source `{text}` is outside the build context"))
-                        .with_label("climbs out with `..`"),
+                    Diagnostic::error(
+                        word.span,
+                        format!("{keyword} source `{text}` is outside the build context"),
+                    )
+                    .with_label("climbs out with `..`"),
                 );
                 ok = false;
                 continue;
             };
             if self.options.context.kind(&path).is_none() {
                 self.push(
-                    Diagnostic::error(word.span, format!("{keyword} source `{text}` does not exist in the build context"))
-                        .with_label("not found")
-                        .with_help("local:// paths are relative to the build context directory"),
+                    Diagnostic::error(
+                        word.span,
+                        format!("{keyword} source `{text}` does not exist in the build context"),
+                    )
+                    .with_label("not found")
+                    .with_help("local:// paths are relative to the build context directory"),
                 );
                 ok = false;
                 continue;
@@ -730,13 +762,18 @@ impl<'a> Builder<'a> {
             }
             _ => {
                 let from = match base_image {
-                    Some(image) => format!("this Kubefile and its base image {image} do not declare it"),
+                    Some(image) => {
+                        format!("this Kubefile and its base image {image} do not declare it")
+                    }
                     None => "this Kubefile does not declare it".to_owned(),
                 };
                 self.push(
-                    Diagnostic::error(word.span, format!("{keyword} names unknown app `{name}`: {from}"))
-                        .with_label("unknown app")
-                        .with_help(format!("declare it first with APP {name} local://<path>")),
+                    Diagnostic::error(
+                        word.span,
+                        format!("{keyword} names unknown app `{name}`: {from}"),
+                    )
+                    .with_label("unknown app")
+                    .with_help(format!("declare it first with APP {name} local://<path>")),
                 );
                 Ok(None)
             }
@@ -782,12 +819,19 @@ impl<'a> Builder<'a> {
         };
         if !valid_version_range(&range) {
             self.push(
-                Diagnostic::warning(word.span, format!("`{range}` does not look like a Kubernetes version range"))
-                    .with_label("unrecognized range")
-                    .with_help("write a semantic version constraint such as >=1.20.0 <1.27.0, ~1.22 or 1.22.x"),
+                Diagnostic::warning(
+                    word.span,
+                    format!("`{range}` does not look like a Kubernetes version range"),
+                )
+                .with_label("unrecognized range")
+                .with_help(
+                    "write a semantic version constraint such as >=1.20.0 <1.27.0, ~1.22 or 1.22.x",
+                ),
             );
         }
-        self.config.labels.insert(KUBE_VERSION_LABEL.to_owned(), range);
+        self.config
+            .labels
+            .insert(KUBE_VERSION_LABEL.to_owned(), range);
     }
 
     fn launch(&mut self, launch: &Launch) {
@@ -797,8 +841,11 @@ impl<'a> Builder<'a> {
                     let name = self.apps[index].app.name.clone();
                     if self.launch.app_names.contains(&name) {
                         self.push(
-                            Diagnostic::warning(word.span, format!("app `{name}` is launched twice"))
-                                .with_label("repeated"),
+                            Diagnostic::warning(
+                                word.span,
+                                format!("app `{name}` is launched twice"),
+                            )
+                            .with_label("repeated"),
                         );
                     }
                     self.launch.app_names.push(name);
@@ -845,15 +892,26 @@ impl<'a> Builder<'a> {
             .options
             .build_args
             .names()
-            .filter(|n| !self.declared_args.contains(*n) && !self.predefined.iter().any(|(p, _)| p == n))
+            .filter(|n| {
+                !self.declared_args.contains(*n) && !self.predefined.iter().any(|(p, _)| p == n)
+            })
             .map(str::to_owned)
             .collect();
         if !unused.is_empty() {
-            let span = self.base.as_ref().map_or(Span::default(), |_| Span::default());
+            let span = self
+                .base
+                .as_ref()
+                .map_or(Span::default(), |_| Span::default());
             self.push(
-                Diagnostic::warning(span, format!("build arguments not declared with ARG were ignored: {}", unused.join(", ")))
-                    .with_label("no ARG declares them")
-                    .with_help("declare each with ARG NAME, or drop the --build-arg"),
+                Diagnostic::warning(
+                    span,
+                    format!(
+                        "build arguments not declared with ARG were ignored: {}",
+                        unused.join(", ")
+                    ),
+                )
+                .with_label("no ARG declares them")
+                .with_help("declare each with ARG NAME, or drop the --build-arg"),
             );
         }
         self.diagnostics.sort_by_key(|d| (d.span.start, d.severity));
@@ -940,7 +998,10 @@ pub(crate) fn valid_version_range(range: &str) -> bool {
                     .take_while(|c| matches!(c, '>' | '<' | '=' | '!' | '~' | '^'))
                     .count();
                 let (op, rest) = token.split_at(op_len);
-                if !matches!(op, "" | ">" | ">=" | "<" | "<=" | "=" | "==" | "!=" | "~" | "~>" | "^") {
+                if !matches!(
+                    op,
+                    "" | ">" | ">=" | "<" | "<=" | "=" | "==" | "!=" | "~" | "~>" | "^"
+                ) {
                     return false;
                 }
                 let rest = if rest.is_empty() && i + 1 < tokens.len() {
@@ -965,7 +1026,17 @@ mod tests {
 
     #[test]
     fn version_ranges() {
-        for ok in [">=1.20.0 <1.27.0", "~1.22", "^1.2", "1.22.x", "1.20 - 1.24", ">=1.20, <1.25", "v1.22.15", ">= 1.2 || 2.x", "*"] {
+        for ok in [
+            ">=1.20.0 <1.27.0",
+            "~1.22",
+            "^1.2",
+            "1.22.x",
+            "1.20 - 1.24",
+            ">=1.20, <1.25",
+            "v1.22.15",
+            ">= 1.2 || 2.x",
+            "*",
+        ] {
             assert!(valid_version_range(ok), "{ok}");
         }
         for bad in ["", "latest", ">>1", "1.2.3.4", "=>1.2"] {

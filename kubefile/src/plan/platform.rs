@@ -113,10 +113,22 @@ mod tests {
     fn parses_and_normalizes() {
         let p: Platform = "linux/x86_64".parse().unwrap();
         assert_eq!(p.to_string(), "linux/amd64");
-        assert_eq!("linux/aarch64".parse::<Platform>().unwrap().to_string(), "linux/arm64");
-        assert_eq!("linux/arm64/v8".parse::<Platform>().unwrap().to_string(), "linux/arm64");
-        assert_eq!("linux/arm".parse::<Platform>().unwrap().to_string(), "linux/arm/v7");
-        assert_eq!("linux/arm/6".parse::<Platform>().unwrap().to_string(), "linux/arm/v6");
+        assert_eq!(
+            "linux/aarch64".parse::<Platform>().unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            "linux/arm64/v8".parse::<Platform>().unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            "linux/arm".parse::<Platform>().unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            "linux/arm/6".parse::<Platform>().unwrap().to_string(),
+            "linux/arm/v6"
+        );
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux/amd64/v1/x".parse::<Platform>().is_err());
     }

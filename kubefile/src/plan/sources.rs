@@ -120,7 +120,10 @@ mod tests {
             .with_file("amd64/bin/kubectl")
             .with_file("arm64/bin/kubectl")
             .with_file("x.yaml");
-        assert_eq!(expand_pattern(&ctx, "*/bin"), vec!["amd64/bin", "arm64/bin"]);
+        assert_eq!(
+            expand_pattern(&ctx, "*/bin"),
+            vec!["amd64/bin", "arm64/bin"]
+        );
         assert_eq!(expand_pattern(&ctx, "*.yaml"), vec!["x.yaml"]);
         assert!(expand_pattern(&ctx, "*.json").is_empty());
     }
