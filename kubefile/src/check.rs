@@ -87,25 +87,25 @@ pub(crate) fn check_structure(instructions: &[Instruction], lines_failed: bool) 
         }
     }
 
-    if let Some(launch) = instructions
+    let launch = instructions
         .iter()
-        .find(|i| matches!(i.command, Command::Launch(_)))
-    {
-        if let Some(cmd) = instructions
-            .iter()
-            .find(|i| matches!(i.command, Command::Cmd(_)))
-        {
-            let later = if cmd.span.start > launch.span.start {
-                cmd
-            } else {
-                launch
-            };
-            diagnostics.push(
-                Diagnostic::error(later.keyword_span, "CMD and LAUNCH cannot both be used")
-                    .with_label("conflicts")
-                    .with_help("LAUNCH starts apps; put extra commands in the app's APPCMDS, or use CMDS alone"),
-            );
-        }
+        .find(|i| matches!(i.command, Command::Launch(_)));
+    let cmd = instructions
+        .iter()
+        .find(|i| matches!(i.command, Command::Cmd(_)));
+    if let (Some(launch), Some(cmd)) = (launch, cmd) {
+        let later = if cmd.span.start > launch.span.start {
+            cmd
+        } else {
+            launch
+        };
+        diagnostics.push(
+            Diagnostic::error(later.keyword_span, "CMD and LAUNCH cannot both be used")
+                .with_label("conflicts")
+                .with_help(
+                    "LAUNCH starts apps; put extra commands in the app's APPCMDS, or use CMDS alone",
+                ),
+        );
     }
     diagnostics
 }

@@ -117,7 +117,7 @@ impl Diagnostic {
         };
         let mut out = String::new();
         if handler.render_report(&mut out, &view).is_err() {
-            out = view.heading.clone();
+            out.clone_from(&view.heading);
         }
         out
     }

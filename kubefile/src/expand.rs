@@ -197,14 +197,12 @@ impl<'t, 'v> Lexer<'t, 'v> {
 
     fn name(&mut self) -> String {
         let mut name = String::new();
-        if let Some(c) = self.peek() {
-            if c.is_ascii_digit() {
-                while let Some(d) = self.peek().filter(char::is_ascii_digit) {
-                    self.next();
-                    name.push(d);
-                }
-                return name;
+        if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            while let Some(d) = self.peek().filter(char::is_ascii_digit) {
+                self.next();
+                name.push(d);
             }
+            return name;
         }
         while let Some(c) = self.peek() {
             if c.is_alphanumeric() || c == '_' {
@@ -294,9 +292,8 @@ impl<'t, 'v> Lexer<'t, 'v> {
                 let raw_text = &self.text[dollar_at..self.offset()];
                 match (op, value) {
                     (_, None) if self.raw() => Ok(raw_text.to_owned()),
-                    ('-', Some(v)) | ('?', Some(v)) => Ok(v),
-                    ('-', None) => Ok(word),
-                    ('+', Some(_)) => Ok(word),
+                    ('-' | '?', Some(v)) => Ok(v),
+                    ('-', None) | ('+', Some(_)) => Ok(word),
                     ('+', None) => Ok(String::new()),
                     (_, None) => Err(ExpandError {
                         message: required_message(&name, &word, "is not allowed to be unset"),

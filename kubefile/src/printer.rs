@@ -9,6 +9,10 @@ use crate::instructions::{
 };
 
 /// Prints a Kubefile.
+///
+/// One AST cannot be printed faithfully: an instruction whose last word ends with the escape
+/// character (the input ended with a continuation into nothing, as in `COPY a \ \` at the end
+/// of the file). Printed, that line reads as a continuation again.
 pub fn print(kubefile: &Kubefile) -> String {
     let mut out = String::new();
     for directive in &kubefile.directives {

@@ -55,7 +55,7 @@ fn load_cases() -> Vec<Case> {
             let mut section = String::new();
             for line in body.lines() {
                 if let Some(name) = line.strip_prefix("--- ") {
-                    section = name.trim().to_owned();
+                    name.trim().clone_into(&mut section);
                     continue;
                 }
                 if section != "kubefile" && line.trim().is_empty() {
@@ -91,7 +91,7 @@ fn run(case: &Case) -> Result<(), String> {
         }
     }
     let mut options = PlanOptions::new(&context);
-    options.build_args = BuildArgs::from_cli(&case.args, &|_| None).map_err(|e| e.to_string())?;
+    options.build_args = BuildArgs::from_cli(&case.args, &|_| None)?;
     options.target_platform = case
         .platform
         .as_deref()

@@ -72,14 +72,14 @@ const REJECTED: [(&str, &str); 9] = [
 ];
 
 struct Line<'a> {
-    line: &'a LogicalLine,
+    logical: &'a LogicalLine,
     escape: char,
     diagnostics: &'a mut Vec<Diagnostic>,
 }
 
 impl Line<'_> {
     fn span(&self, start: usize, end: usize) -> Span {
-        self.line.span_of(start, end)
+        self.logical.span_of(start, end)
     }
 
     fn word(&self, token: &Token) -> Word {
@@ -87,10 +87,6 @@ impl Line<'_> {
             text: token.text.clone(),
             span: self.span(token.start, token.end),
         }
-    }
-
-    fn error(&mut self, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(span, message)
     }
 
     fn push(&mut self, diagnostic: Diagnostic) {
@@ -122,8 +118,7 @@ impl Line<'_> {
                             .join(", ")
                     )
                 };
-                let d = self
-                    .error(span, format!("unknown flag `--{name}` for {keyword}"))
+                let d = Diagnostic::error(span, format!("unknown flag `--{name}` for {keyword}"))
                     .with_label("unknown flag")
                     .with_help(help);
                 self.push(d);
@@ -131,8 +126,7 @@ impl Line<'_> {
                 continue;
             }
             if values.iter().any(|(n, _)| n == name) {
-                let d = self
-                    .error(span, format!("flag `--{name}` is given twice"))
+                let d = Diagnostic::error(span, format!("flag `--{name}` is given twice"))
                     .with_label("repeated flag");
                 self.push(d);
                 ok = false;
@@ -143,8 +137,7 @@ impl Line<'_> {
                     values.push((name.to_owned(), self.word(value)));
                 }
                 _ => {
-                    let d = self
-                        .error(span, format!("flag `--{name}` needs a value"))
+                    let d = Diagnostic::error(span, format!("flag `--{name}` needs a value"))
                         .with_label("no value")
                         .with_help(format!("write it as --{name}=VALUE"));
                     self.push(d);
@@ -218,24 +211,22 @@ impl Line<'_> {
         let mut ok = true;
         for token in words {
             let Some(eq) = token.text.find('=') else {
-                let d = self
-                    .error(
-                        self.span(token.start, token.end),
-                        format!("{what} expects KEY=VALUE, but `{}` has no `=`", token.text),
-                    )
-                    .with_label("no `=`")
-                    .with_help(format!("write {what} KEY=VALUE [KEY2=VALUE2 ...]"));
+                let d = Diagnostic::error(
+                    self.span(token.start, token.end),
+                    format!("{what} expects KEY=VALUE, but `{}` has no `=`", token.text),
+                )
+                .with_label("no `=`")
+                .with_help(format!("write {what} KEY=VALUE [KEY2=VALUE2 ...]"));
                 self.push(d);
                 ok = false;
                 continue;
             };
             if eq == 0 {
-                let d = self
-                    .error(
-                        self.span(token.start, token.end),
-                        format!("{what} has an empty key in `{}`", token.text),
-                    )
-                    .with_label("no key before `=`");
+                let d = Diagnostic::error(
+                    self.span(token.start, token.end),
+                    format!("{what} has an empty key in `{}`", token.text),
+                )
+                .with_label("no key before `=`");
                 self.push(d);
                 ok = false;
                 continue;
@@ -257,10 +248,10 @@ impl Line<'_> {
     }
 
     fn heredocs(&mut self) -> Vec<Heredoc> {
-        let words = heredoc_words(&self.line.text, self.escape);
+        let words = heredoc_words(&self.logical.text, self.escape);
         words
             .iter()
-            .zip(&self.line.heredocs)
+            .zip(&self.logical.heredocs)
             .map(|((start, word), body)| {
                 let (name, strip_tabs, quoted) = heredoc_name(word);
                 Heredoc {
@@ -318,7 +309,7 @@ pub(crate) fn parse_line(
 ) -> Option<Instruction> {
     let head = syntax::head(&line.text)?;
     let mut ctx = Line {
-        line,
+        logical: line,
         escape,
         diagnostics,
     };
@@ -402,13 +393,26 @@ fn parse_command(
             }
             let mut heredocs = heredocs.into_iter();
             let (dest, sources) = words.split_last()?;
+            if form == ArgsForm::Shell && !heredoc_words(&dest.text, ctx.escape).is_empty() {
+                let d = Diagnostic::error(
+                    dest.span,
+                    format!("a heredoc cannot be the {keyword} destination"),
+                )
+                .with_label("heredoc as destination")
+                .with_help(format!(
+                    "write {keyword} <<EOF <destination>, then the body"
+                ));
+                ctx.push(d);
+                return None;
+            }
             let sources = sources
                 .iter()
                 .map(|w| {
-                    if form == ArgsForm::Shell && !heredoc_words(&w.text, ctx.escape).is_empty() {
-                        if let Some(doc) = heredocs.next() {
-                            return CopySource::Heredoc(doc);
-                        }
+                    if form == ArgsForm::Shell
+                        && !heredoc_words(&w.text, ctx.escape).is_empty()
+                        && let Some(doc) = heredocs.next()
+                    {
+                        return CopySource::Heredoc(doc);
                     }
                     CopySource::Path(w.clone())
                 })

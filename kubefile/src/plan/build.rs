@@ -333,13 +333,11 @@ impl<'a> Builder<'a> {
                             text: doc.content.clone(),
                             span: doc.content_span,
                         };
-                        match self.command(&word) {
-                            Some(c) => c,
-                            None => {
-                                ok = false;
-                                continue;
-                            }
-                        }
+                        let Some(content) = self.command(&word) else {
+                            ok = false;
+                            continue;
+                        };
+                        content
                     } else {
                         doc.content.clone()
                     };

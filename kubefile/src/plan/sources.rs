@@ -59,12 +59,12 @@ fn class(body: &[char], c: char) -> Option<(bool, &[char])> {
         } else {
             (lo, after)
         };
-        if let ['-', hi, tail @ ..] = after {
-            if *hi != ']' {
-                matched |= lo <= c && c <= *hi;
-                rest = tail;
-                continue;
-            }
+        if let ['-', hi, tail @ ..] = after
+            && *hi != ']'
+        {
+            matched |= lo <= c && c <= *hi;
+            rest = tail;
+            continue;
         }
         matched |= lo == c;
         rest = after;
