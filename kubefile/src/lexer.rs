@@ -223,16 +223,20 @@ pub(crate) fn lex(text: &str) -> Lexed {
     };
     let mut index = 0;
     while let Some(line) = physical.get(index) {
-        let content = &text[line.start..line.end];
-        let Some((name, value_start, value_end)) = directive_parts(content) else {
+        let raw = &text[line.start..line.end];
+        let indent = raw.len() - raw.trim_start_matches(is_blank).len();
+        let content = &raw[indent..];
+        let Some((name, mut value_start, mut value_end)) = directive_parts(content) else {
             break;
         };
+        value_start += indent;
+        value_end += indent;
         if !KNOWN_DIRECTIVES.contains(&name.as_str()) {
             break;
         }
         let span = Span::new(line.start, line.end);
         let value_span = Span::new(line.start + value_start, line.start + value_end);
-        let value = content[value_start..value_end].to_owned();
+        let value = raw[value_start..value_end].to_owned();
         if lexed.directives.iter().any(|d| d.name == name) {
             lexed.diagnostics.push(
                 Diagnostic::error(

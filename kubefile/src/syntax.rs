@@ -122,6 +122,8 @@ pub(crate) struct JsonError {
     pub offset: usize,
     /// What was expected there.
     pub message: String,
+    /// The text is a valid JSON array, but not of strings only: an error, never shell form.
+    pub non_string: bool,
 }
 
 fn hex_escape(input: Input<'_>) -> IResult<Input<'_>, u32> {
@@ -214,16 +216,29 @@ pub(crate) fn json_array(text: &str) -> Result<Option<Vec<Token>>, JsonError> {
     if !text.starts_with('[') {
         return Ok(None);
     }
+    if let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(text)
+        && let Some(index) = values.iter().position(|v| !v.is_string())
+    {
+        let mut error = json_error_at(text, Input::new(text));
+        error.message = format!(
+            "element {} is not a string: a JSON array here holds strings only",
+            index + 1
+        );
+        error.non_string = true;
+        return Err(error);
+    }
     match json_array_parser(Input::new(text)) {
         Ok((rest, items)) if rest.fragment().is_empty() => Ok(Some(items)),
         Ok((rest, _)) => Err(JsonError {
             offset: rest.location_offset(),
             message: "unexpected text after the closing `]`".into(),
+            non_string: false,
         }),
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(json_error_at(text, e.input)),
         Err(nom::Err::Incomplete(_)) => Err(JsonError {
             offset: text.len(),
             message: "unexpected end of the JSON array".into(),
+            non_string: false,
         }),
     }
 }
@@ -244,6 +259,7 @@ fn json_error_at(text: &str, _failed_at: Input<'_>) -> JsonError {
                 return JsonError {
                     offset,
                     message: "unexpected text after the closing `]`".into(),
+                    non_string: false,
                 };
             }
             match json_string(rest) {
@@ -255,12 +271,14 @@ fn json_error_at(text: &str, _failed_at: Input<'_>) -> JsonError {
                     return JsonError {
                         offset,
                         message: "invalid JSON string: unterminated, or with a bad escape or a control character".into(),
+                        non_string: false,
                     };
                 }
                 Err(_) => {
                     return JsonError {
                         offset,
                         message: "expected a JSON string (in double quotes)".into(),
+                        non_string: false,
                     };
                 }
             }
@@ -276,12 +294,14 @@ fn json_error_at(text: &str, _failed_at: Input<'_>) -> JsonError {
                     return JsonError {
                         offset,
                         message: "unexpected end of the JSON array: expected `,` or `]`".into(),
+                        non_string: false,
                     };
                 }
                 _ => {
                     return JsonError {
                         offset,
                         message: "expected `,` or `]`".into(),
+                        non_string: false,
                     };
                 }
             }

@@ -148,10 +148,22 @@ impl Line<'_> {
         ok.then_some(values)
     }
 
+    /// Reports a JSON array that holds something other than strings.
+    fn non_string_json(&mut self, at: usize, error: &syntax::JsonError) {
+        let d = Diagnostic::error(
+            self.span(at, at + 1),
+            format!("invalid JSON array: {}", error.message),
+        )
+        .with_label("not a string")
+        .with_help("quote every element: [\"a\", \"1\"]");
+        self.push(d);
+    }
+
     /// Arguments as a JSON array when the text is one, else as whitespace-separated words.
-    /// A text that starts with `[` but is not valid JSON is read in shell form, with a warning.
-    fn json_or_words(&mut self, head: &Head) -> (ArgsForm, Vec<Word>) {
-        match syntax::json_array(&head.rest.text) {
+    /// A text that starts with `[` but is not valid JSON is read in shell form, with a warning;
+    /// a JSON array of other things than strings is an error (`None`).
+    fn json_or_words(&mut self, head: &Head) -> Option<(ArgsForm, Vec<Word>)> {
+        Some(match syntax::json_array(&head.rest.text) {
             Ok(Some(items)) => (
                 ArgsForm::Json,
                 items
@@ -160,6 +172,10 @@ impl Line<'_> {
                     .collect(),
             ),
             Ok(None) => (ArgsForm::Shell, self.shell_words(head)),
+            Err(e) if e.non_string => {
+                self.non_string_json(head.rest.start + e.offset, &e);
+                return None;
+            }
             Err(e) => {
                 let at = head.rest.start + e.offset;
                 let d = Diagnostic::warning(
@@ -171,7 +187,7 @@ impl Line<'_> {
                 self.push(d);
                 (ArgsForm::Shell, self.shell_words(head))
             }
-        }
+        })
     }
 
     fn shell_words(&mut self, head: &Head) -> Vec<Word> {
@@ -377,7 +393,7 @@ fn parse_command(
                 &["chown", "chmod", "checksum"]
             };
             let flags = ctx.flags(keyword, &head.flags, allowed)?;
-            let (form, words) = ctx.json_or_words(head);
+            let (form, words) = ctx.json_or_words(head)?;
             let heredocs = if form == ArgsForm::Shell {
                 ctx.heredocs()
             } else {
@@ -458,6 +474,10 @@ fn parse_command(
                     return None;
                 }
                 Ok(None) => RunCommand::Shell(ctx.rest_word(head)),
+                Err(e) if e.non_string => {
+                    ctx.non_string_json(head.rest.start + e.offset, &e);
+                    return None;
+                }
                 Err(e) => {
                     let at = head.rest.start + e.offset;
                     let d = Diagnostic::warning(
@@ -603,7 +623,7 @@ fn parse_command(
         }
         "APP" | "CNI" | "CSI" => {
             ctx.flags(keyword, &head.flags, &[])?;
-            let (form, words) = ctx.json_or_words(head);
+            let (form, words) = ctx.json_or_words(head)?;
             if words.len() < 2 {
                 needs(
                     ctx,
@@ -699,7 +719,7 @@ fn parse_command(
         }
         "LAUNCH" => {
             ctx.flags(keyword, &head.flags, &[])?;
-            let (form, apps) = ctx.json_or_words(head);
+            let (form, apps) = ctx.json_or_words(head)?;
             if apps.is_empty() {
                 needs(ctx, "at least one app name", "LAUNCH [\"app1\", \"app2\"]");
                 return None;
@@ -722,6 +742,10 @@ fn parse_command(
                         .collect(),
                 ),
                 Ok(None) => (ArgsForm::Shell, vec![ctx.rest_word(head)]),
+                Err(e) if e.non_string => {
+                    ctx.non_string_json(head.rest.start + e.offset, &e);
+                    return None;
+                }
                 Err(e) => {
                     let at = head.rest.start + e.offset;
                     let d = Diagnostic::warning(
