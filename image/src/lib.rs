@@ -3,6 +3,7 @@
 //! storage layout that ClusterImages carry.
 
 pub mod digest;
+pub mod manifest;
 pub mod reference;
 
 pub use digest::Digest;
