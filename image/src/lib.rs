@@ -4,7 +4,10 @@
 
 pub mod digest;
 pub mod manifest;
+pub mod progress;
 pub mod reference;
+pub mod registry;
+pub mod store;
 
 pub use digest::Digest;
 pub use reference::Reference;

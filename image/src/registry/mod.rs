@@ -1,0 +1,345 @@
+//! The registry client: pull and push of images and indexes on top of `oci-client`, with
+//! streaming transfers into and out of the local store, bounded concurrency, blobs the
+//! registry already has skipped, cross-repository mounts, retries with backoff, resumed
+//! downloads, Docker's credentials, and plain HTTP for loopback and `--insecure-registry`.
+
+pub mod auth;
+mod pull;
+mod push;
+mod transfer;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+
+pub use auth::Credentials;
+pub use pull::{PullOptions, Pulled, pull};
+pub use push::push;
+
+use crate::digest::Digest;
+use crate::reference::Reference;
+use crate::store::StoreError;
+
+/// Errors of registry operations. None of them carries a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry refused the credentials (or there were none and it wants some).
+    #[error(
+        "{registry} refused access to {what}: check `sealer-build login {registry}` (user name, password, and rights on the repository)"
+    )]
+    Unauthorized {
+        /// Registry host.
+        registry: String,
+        /// What was asked for.
+        what: String,
+    },
+    /// The registry does not have the image.
+    #[error("{reference}: not found in the registry (check the name and tag)")]
+    NotFound {
+        /// The reference.
+        reference: String,
+    },
+    /// The image index has no image for the platform.
+    #[error("{reference} has no image for platform {platform} (it has: {available})")]
+    NoPlatform {
+        /// The reference.
+        reference: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
+    /// Downloaded content does not match its digest.
+    #[error(
+        "{reference}: {what} {expected} failed verification (the registry sent content that hashes to {actual}); nothing was stored"
+    )]
+    DigestMismatch {
+        /// The image.
+        reference: String,
+        /// `blob` or `manifest`.
+        what: &'static str,
+        /// Expected digest.
+        expected: Digest,
+        /// Actual digest.
+        actual: Digest,
+    },
+    /// A document is not a manifest this tool understands.
+    #[error("{reference}: unsupported manifest ({reason})")]
+    Unsupported {
+        /// The reference.
+        reference: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request failed for good (after retries when the failure looked transient).
+    #[error("{reference}: {action} failed: {message}")]
+    Transfer {
+        /// The reference.
+        reference: String,
+        /// What was being done.
+        action: String,
+        /// The registry's or the network's message.
+        message: String,
+    },
+    /// Docker config or credential helper trouble.
+    #[error("{0}")]
+    Config(String),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`) reached over plain HTTP, besides loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// Verify TLS certificates (`--tls-verify=false` turns it off, and implies plain HTTP
+    /// fallback is not attempted: HTTPS without verification is used).
+    pub tls_verify: bool,
+    /// Blobs transferred at once.
+    pub jobs: usize,
+    /// Attempts per request when failures look transient (429, 5xx, resets, timeouts).
+    pub attempts: u32,
+    /// First retry delay; doubles each time.
+    pub backoff: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_registries: Vec::new(),
+            tls_verify: true,
+            jobs: 8,
+            attempts: 5,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// True for registries on the loopback interface, which are reached over plain HTTP.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        registry.split(':').next().unwrap_or("")
+    };
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+/// A registry client shared by the operations of one command.
+pub struct RegistryClient {
+    options: RegistryOptions,
+    clients: Mutex<HashMap<String, oci_client::Client>>,
+    credentials: Mutex<HashMap<String, RegistryAuth>>,
+}
+
+impl RegistryClient {
+    /// A client with these options.
+    pub fn new(options: RegistryOptions) -> Self {
+        RegistryClient {
+            options,
+            clients: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    /// True when the registry is reached over plain HTTP.
+    pub fn is_plain_http(&self, registry: &str) -> bool {
+        is_loopback(registry)
+            || self
+                .options
+                .insecure_registries
+                .iter()
+                .any(|r| r == registry)
+    }
+
+    fn client(&self, registry: &str) -> oci_client::Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(registry.to_owned())
+            .or_insert_with(|| {
+                let protocol = if self.is_plain_http(registry) {
+                    ClientProtocol::Http
+                } else {
+                    ClientProtocol::Https
+                };
+                oci_client::Client::new(ClientConfig {
+                    protocol,
+                    accept_invalid_certificates: !self.options.tls_verify,
+                    use_monolithic_push: true,
+                    max_concurrent_download: self.options.jobs.max(1),
+                    max_concurrent_upload: self.options.jobs.max(1),
+                    connect_timeout: Some(Duration::from_secs(30)),
+                    read_timeout: Some(Duration::from_secs(120)),
+                    ..ClientConfig::default()
+                })
+            })
+            .clone()
+    }
+
+    /// The credentials for a registry, from the Docker config (looked up once).
+    fn auth(&self, registry: &str) -> Result<RegistryAuth, RegistryError> {
+        let mut cache = self
+            .credentials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(auth) = cache.get(registry) {
+            return Ok(auth.clone());
+        }
+        let auth = match auth::credentials_for(registry)? {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
+        };
+        cache.insert(registry.to_owned(), auth.clone());
+        Ok(auth)
+    }
+
+    /// Uses these credentials for a registry instead of the Docker config's.
+    pub fn set_credentials(&self, registry: &str, credentials: &Credentials) {
+        let auth = match credentials {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => {
+                RegistryAuth::Basic(username.clone(), password.clone())
+            }
+        };
+        self.credentials
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(registry.to_owned(), auth);
+    }
+
+    /// Checks credentials against a registry (`GET /v2/`, following a token challenge) without
+    /// storing them.
+    pub async fn check_login(
+        &self,
+        registry: &str,
+        credentials: &Credentials,
+    ) -> Result<(), RegistryError> {
+        transfer::check_login(self, registry, credentials).await
+    }
+}
+
+/// Turns `oci-client`'s error into ours, without credentials, naming the reference.
+pub(crate) fn classify(
+    reference: &Reference,
+    action: &str,
+    error: &OciDistributionError,
+) -> RegistryError {
+    match error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_)
+        | OciDistributionError::ServerError {
+            code: 401 | 403, ..
+        } => RegistryError::Unauthorized {
+            registry: reference.registry().to_owned(),
+            what: reference.name(),
+        },
+        OciDistributionError::ImageManifestNotFoundError(_)
+        | OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
+            reference: reference.to_string(),
+        },
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let text = envelope.to_string();
+            if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
+                RegistryError::Unauthorized {
+                    registry: reference.registry().to_owned(),
+                    what: reference.name(),
+                }
+            } else if text.contains("UNKNOWN") {
+                RegistryError::NotFound {
+                    reference: reference.to_string(),
+                }
+            } else {
+                RegistryError::Transfer {
+                    reference: reference.to_string(),
+                    action: action.to_owned(),
+                    message: text,
+                }
+            }
+        }
+        other => RegistryError::Transfer {
+            reference: reference.to_string(),
+            action: action.to_owned(),
+            message: error_chain(other),
+        },
+    }
+}
+
+/// An error with its causes, on one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// True for failures worth retrying: rate limits, server errors, resets and timeouts.
+pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
+    match error {
+        OciDistributionError::RequestError(e) => {
+            e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
+        }
+        OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+        OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// Converts our reference into `oci-client`'s.
+pub(crate) fn oci_reference(reference: &Reference) -> oci_client::Reference {
+    let registry = reference.registry().to_owned();
+    let repository = reference.repository().to_owned();
+    match (reference.tag(), reference.digest()) {
+        (_, Some(digest)) => {
+            oci_client::Reference::with_digest(registry, repository, digest.to_string())
+        }
+        (Some(tag), None) => oci_client::Reference::with_tag(registry, repository, tag.to_owned()),
+        (None, None) => oci_client::Reference::with_tag(registry, repository, "latest".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries() {
+        for r in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[fe80::1]:5000",
+        ] {
+            assert!(!is_loopback(r), "{r}");
+        }
+    }
+}
