@@ -6,11 +6,39 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Build, inspect and ship ClusterImages.
 #[derive(Debug, Parser)]
-#[command(name = "sealer-build", version, about)]
+#[command(version, about)]
 pub struct Cli {
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The local image store (default: $SEALER_ROOT, /var/lib/sealer as root, else
+    /// $XDG_DATA_HOME/sealer).
+    #[arg(long, global = true, env = "SEALER_ROOT", hide_env_values = true)]
+    pub root: Option<PathBuf>,
+
+    /// Reach this registry (host[:port]) over plain HTTP; loopback registries always are.
+    #[arg(long = "insecure-registry", global = true, value_name = "REGISTRY")]
+    pub insecure_registries: Vec<String>,
+
+    /// Verify registries' TLS certificates.
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_verify: bool,
+
+    /// Blobs transferred at once.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub jobs: usize,
+
+    /// Print only results, no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -20,6 +48,30 @@ pub enum Command {
     Parse(KubefileArgs),
     /// Report every problem in a Kubefile; fails only on errors, not on warnings.
     Lint(KubefileArgs),
+    /// Pull an image from a registry into the local store.
+    Pull(PullArgs),
+    /// Push an image of the local store to a registry.
+    Push(PushArgs),
+    /// Give an image another name.
+    Tag(TagArgs),
+    /// List the images of the local store.
+    Images(ImagesArgs),
+    /// Show an image's manifest, config and sealer metadata.
+    Inspect(InspectArgs),
+    /// Remove image names (and, with --prune, the blobs nothing uses any more).
+    Rmi(RmiArgs),
+    /// Delete blobs no image uses, and leftover partial downloads.
+    Prune,
+    /// Store credentials for a registry (in Docker's config, or its credential helper).
+    Login(LoginArgs),
+    /// Remove the credentials of a registry.
+    Logout(LogoutArgs),
+    /// Write images to an archive (OCI or `docker save` format).
+    Save(SaveArgs),
+    /// Load images from an OCI archive or a `docker save` archive.
+    Load(LoadArgs),
+    /// Write the merged root filesystem of an image into a directory.
+    Export(ExportArgs),
 }
 
 /// Which Kubefile to read and how to resolve it.
@@ -59,4 +111,136 @@ pub enum DiagnosticFormat {
     Short,
     /// A JSON array.
     Json,
+}
+
+/// Output formats of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A table for people.
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+/// `pull`
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image reference.
+    pub image: String,
+    /// The platform to pull from a multi-platform image (default: this machine's).
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// `push`
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The local image.
+    pub image: String,
+    /// Where to push it (default: its own name).
+    pub destination: Option<String>,
+}
+
+/// `tag`
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image to name.
+    pub source: String,
+    /// New names.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+/// `images`
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+/// `inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image (name or digest prefix).
+    pub image: String,
+}
+
+/// `rmi`
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Images to remove (names or digest prefixes).
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove every name of an image given by digest.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Also delete the blobs nothing uses any more.
+    #[arg(short, long)]
+    pub prune: bool,
+}
+
+/// `login`
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (host[:port]); default Docker Hub.
+    #[arg(default_value = "docker.io")]
+    pub registry: String,
+    /// User name.
+    #[arg(short, long)]
+    pub username: String,
+    /// Password (prefer --password-stdin: a password on the command line is seen by others).
+    #[arg(short, long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `logout`
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (host[:port]); default Docker Hub.
+    #[arg(default_value = "docker.io")]
+    pub registry: String,
+}
+
+/// Archive formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchiveFormat {
+    /// An OCI image layout in a tar.
+    Oci,
+    /// The format of `docker save`.
+    Docker,
+}
+
+/// `save`
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The archive to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// The archive format.
+    #[arg(long, value_enum, default_value_t = ArchiveFormat::Oci)]
+    pub format: ArchiveFormat,
+    /// Images to save.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `load`
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The archive to read.
+    #[arg(short, long)]
+    pub input: PathBuf,
+}
+
+/// `export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The image.
+    pub image: String,
+    /// The directory to write its root filesystem into (created when missing; must be empty).
+    pub directory: PathBuf,
 }

@@ -170,7 +170,7 @@ fn a_missing_kubefile_is_a_clear_error() {
         .arg("parse")
         .arg(dir.path())
         .assert()
-        .code(2)
+        .code(1)
         .stderr(
             predicate::str::contains("cannot read the Kubefile")
                 .and(predicate::str::contains("give another one with -f")),
@@ -183,12 +183,12 @@ fn bad_flags_are_clear_errors() {
         .args(["parse", "--build-arg", "=x"])
         .arg(example())
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("invalid --build-arg `=x`"));
     sealer_build()
         .args(["parse", "--platform", "linux"])
         .arg(example())
         .assert()
-        .code(2)
+        .code(1)
         .stderr(predicate::str::contains("invalid --platform"));
 }

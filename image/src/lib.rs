@@ -2,7 +2,10 @@
 //! image store, the registry client, deterministic layers, unpacking, and the docker-registry
 //! storage layout that ClusterImages carry.
 
+pub mod archive;
 pub mod digest;
+pub mod distribution;
+pub mod layer;
 pub mod manifest;
 pub mod progress;
 pub mod reference;

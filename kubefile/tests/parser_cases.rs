@@ -13,6 +13,8 @@
 //! check the AST (used for errors). Options: `no-eol` (no final newline), `bom` (a UTF-8 BOM
 //! first), `crlf` (CRLF line ends).
 
+mod common;
+
 use serde_json::Value;
 
 struct Case {
@@ -24,28 +26,18 @@ struct Case {
 }
 
 fn load_cases() -> Vec<Case> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cases"))
-        .collect();
-    files.sort();
-    let mut cases = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        for block in text.split("\n### ").skip(1) {
-            let (header, body) = block.split_once('\n').unwrap_or((block, ""));
-            let (name, options) = match header.split_once(" [") {
-                Some((n, o)) => (n.trim(), o.trim_end_matches(']')),
-                None => (header.trim(), ""),
+    common::case_blocks("tests/cases")
+        .into_iter()
+        .map(|block| {
+            let (name, options) = match block.header.split_once(" [") {
+                Some((n, o)) => (n.trim().to_owned(), o.trim_end_matches(']').to_owned()),
+                None => (block.header.clone(), String::new()),
             };
             let mut input_lines = Vec::new();
             let mut ast: Option<Vec<String>> = None;
             let mut diagnostics = Vec::new();
             let mut section = "input";
-            for line in body.lines() {
+            for line in block.body.lines() {
                 match line {
                     "--- ast" => {
                         section = "ast";
@@ -68,16 +60,15 @@ fn load_cases() -> Vec<Case> {
             if options.contains("bom") {
                 input.insert(0, '\u{feff}');
             }
-            cases.push(Case {
-                file: file.clone(),
-                name: name.to_owned(),
+            Case {
+                file: block.file,
+                name,
                 input,
                 ast,
                 diagnostics,
-            });
-        }
-    }
-    cases
+            }
+        })
+        .collect()
 }
 
 /// Drops spans, turns `{text, span}` words into plain strings and drops absent options.

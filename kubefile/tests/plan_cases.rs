@@ -15,6 +15,8 @@
 //! A case without `--- diagnostics` must produce none; a case with an error has no plan, so
 //! `--- expect` lines only make sense without errors. The build platform is linux/amd64.
 
+mod common;
+
 use kubefile::context::{EntryKind, MemoryContext};
 use kubefile::plan::{BuildArgs, PlanOptions};
 use kubefile::{SourceFile, parse_and_plan};
@@ -34,26 +36,16 @@ struct Case {
 }
 
 fn load_cases() -> Vec<Case> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/plans");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cases"))
-        .collect();
-    files.sort();
-    let mut cases = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        for block in text.split("\n### ").skip(1) {
-            let (header, body) = block.split_once('\n').unwrap_or((block, ""));
+    common::case_blocks("tests/plans")
+        .into_iter()
+        .map(|block| {
             let mut case = Case {
-                file: file.clone(),
-                name: header.trim().to_owned(),
+                file: block.file,
+                name: block.header,
                 ..Case::default()
             };
             let mut section = String::new();
-            for line in body.lines() {
+            for line in block.body.lines() {
                 if let Some(name) = line.strip_prefix("--- ") {
                     name.trim().clone_into(&mut section);
                     continue;
@@ -70,16 +62,15 @@ fn load_cases() -> Vec<Case> {
                     "kubefile" => case.kubefile.push(line),
                     "diagnostics" => case.diagnostics.push(line),
                     "expect" => case.expect.push(line),
-                    other => panic!("{file} / {}: unknown section {other}", case.name),
+                    other => panic!("{} / {}: unknown section {other}", case.file, case.name),
                 }
             }
             while case.kubefile.last().is_some_and(|l| l.trim().is_empty()) {
                 case.kubefile.pop();
             }
-            cases.push(case);
-        }
-    }
-    cases
+            case
+        })
+        .collect()
 }
 
 fn run(case: &Case) -> Result<(), String> {

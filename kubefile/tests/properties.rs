@@ -1,6 +1,8 @@
 //! Properties over generated input: parsing and planning never panic, and printing a parsed
 //! Kubefile back then parsing it again gives the same AST (spans aside).
 
+mod common;
+
 use kubefile::context::MemoryContext;
 use kubefile::plan::PlanOptions;
 use kubefile::{SourceFile, parse, parse_and_plan, printer};
@@ -194,25 +196,29 @@ proptest! {
 /// The same round trip over the real corpus Kubefiles and every case of the parser table.
 #[test]
 fn known_kubefiles_round_trip() {
-    let mut inputs = Vec::new();
-    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
-    for entry in std::fs::read_dir(cases).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for block in text.split("\n### ").skip(1) {
-            let body = block.split_once('\n').map_or("", |(_, b)| b);
-            let input = body.split("\n--- ").next().unwrap_or("");
-            inputs.push(format!("{input}\n"));
-        }
-    }
+    let mut inputs: Vec<(String, String)> = common::case_blocks("tests/cases")
+        .into_iter()
+        .map(|block| {
+            let input = block.body.split("\n--- ").next().unwrap_or("");
+            (
+                format!("{} / {}", block.file, block.header),
+                format!("{input}\n"),
+            )
+        })
+        .collect();
     let corpus =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kubefiles");
     if let Ok(entries) = std::fs::read_dir(corpus) {
         for entry in entries {
-            inputs.push(std::fs::read_to_string(entry.unwrap().path().join("Kubefile")).unwrap());
+            let path = entry.unwrap().path().join("Kubefile");
+            let text = std::fs::read_to_string(&path).unwrap();
+            inputs.push((path.display().to_string(), text));
         }
     }
     assert!(inputs.len() > 50);
-    for input in &inputs {
-        assert_round_trip(input).unwrap();
+    for (label, input) in &inputs {
+        if let Err(error) = assert_round_trip(input) {
+            panic!("{label}: {error}");
+        }
     }
 }

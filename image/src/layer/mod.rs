@@ -13,12 +13,11 @@ pub use writer::{
 use crate::manifest::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};
 
 /// How a layer tarball is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// A plain tar.
     None,
     /// gzip, the format every registry and runtime understands.
-    #[default]
     Gzip,
     /// zstd: smaller and faster, understood by recent runtimes.
     Zstd,
@@ -85,7 +84,10 @@ mod tests {
 
     #[test]
     fn magic_numbers() {
-        assert_eq!(Compression::from_magic(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(
+            Compression::from_magic(&[0x1f, 0x8b, 8, 0]),
+            Compression::Gzip
+        );
         assert_eq!(Compression::from_magic(&ZSTD_MAGIC), Compression::Zstd);
         assert_eq!(Compression::from_magic(b"etc/"), Compression::None);
         assert_eq!(Compression::from_magic(&[]), Compression::None);

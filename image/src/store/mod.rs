@@ -6,8 +6,9 @@
 //! - a blob becomes visible only once its bytes match its digest (written to a temporary file,
 //!   hashed while written, fsynced, renamed into place);
 //! - `index.json` is replaced atomically;
-//! - several processes can use the store at once: writers hold a shared lock on `<root>/lock`,
-//!   `index.json` updates and `prune` an exclusive one;
+//! - several processes can use the store at once: writers hold a shared lock on `<root>/lock`
+//!   and `prune` an exclusive one; `index.json` updates are serialized by an exclusive lock on
+//!   `<root>/index.lock`;
 //! - a download that stops half way leaves a `.partial` file that the next download of the
 //!   same blob continues from.
 
@@ -149,7 +150,7 @@ impl Store {
         }
         let index = store.index_path();
         if !index.exists() {
-            let _lock = store.lock_exclusive()?;
+            let _lock = store.lock_index()?;
             if !index.exists() {
                 store.write_index(&LayoutIndex {
                     schema_version: 2,
@@ -187,6 +188,11 @@ impl Store {
     /// Takes the exclusive lock.
     pub fn lock_exclusive(&self) -> Result<StoreLock, StoreError> {
         StoreLock::exclusive(&self.root.join("lock"))
+    }
+
+    /// Serializes read-modify-write cycles of `index.json`.
+    fn lock_index(&self) -> Result<StoreLock, StoreError> {
+        StoreLock::exclusive(&self.root.join("index.lock"))
     }
 
     /// Where a blob lives.
@@ -287,7 +293,8 @@ impl Store {
         descriptor: &Descriptor,
         source: Option<&Reference>,
     ) -> Result<(), StoreError> {
-        let _lock = self.lock_exclusive()?;
+        let _shared = self.lock_shared()?;
+        let _index = self.lock_index()?;
         let mut index = self.read_index()?;
         let name_text = name.to_string();
         index
@@ -313,7 +320,8 @@ impl Store {
 
     /// Removes a name; the blobs stay until `prune`. Returns false when there was no such name.
     pub fn untag(&self, name: &Reference) -> Result<bool, StoreError> {
-        let _lock = self.lock_exclusive()?;
+        let _shared = self.lock_shared()?;
+        let _index = self.lock_index()?;
         let mut index = self.read_index()?;
         let name_text = name.to_string();
         let before = index.manifests.len();

@@ -190,6 +190,39 @@ impl Line<'_> {
         })
     }
 
+    /// Arguments as a JSON array when the text is one, else the whole text as one shell
+    /// command (RUN, CMDS, CMD). Text that starts with `[` but is not valid JSON is one shell
+    /// command, with a warning; a JSON array of other things than strings is an error (`None`).
+    fn json_or_command(&mut self, head: &Head) -> Option<(ArgsForm, Vec<Word>)> {
+        Some(match syntax::json_array(&head.rest.text) {
+            Ok(Some(items)) => (
+                ArgsForm::Json,
+                items
+                    .iter()
+                    .map(|t| self.word(&shifted(t, head.rest.start)))
+                    .collect(),
+            ),
+            Ok(None) => (ArgsForm::Shell, vec![self.rest_word(head)]),
+            Err(e) if e.non_string => {
+                self.non_string_json(head.rest.start + e.offset, &e);
+                return None;
+            }
+            Err(e) => {
+                let at = head.rest.start + e.offset;
+                let d = Diagnostic::warning(
+                    self.span(at, at + 1),
+                    format!(
+                        "not a valid JSON array ({}); kept as one shell command",
+                        e.message
+                    ),
+                )
+                .with_label("JSON stops here");
+                self.push(d);
+                (ArgsForm::Shell, vec![self.rest_word(head)])
+            }
+        })
+    }
+
     fn shell_words(&mut self, head: &Head) -> Vec<Word> {
         let words = syntax::whitespace_words(&head.rest.text, head.rest.start);
         if let Some(hash) = words.iter().find(|w| w.text.starts_with('#')) {
@@ -458,14 +491,8 @@ fn parse_command(
                 );
                 return None;
             }
-            let command = match syntax::json_array(&head.rest.text) {
-                Ok(Some(items)) if !items.is_empty() => RunCommand::Exec(
-                    items
-                        .iter()
-                        .map(|t| ctx.word(&shifted(t, head.rest.start)))
-                        .collect(),
-                ),
-                Ok(Some(_)) => {
+            let command = match ctx.json_or_command(head)? {
+                (ArgsForm::Json, words) if words.is_empty() => {
                     needs(
                         ctx,
                         "a command",
@@ -473,24 +500,8 @@ fn parse_command(
                     );
                     return None;
                 }
-                Ok(None) => RunCommand::Shell(ctx.rest_word(head)),
-                Err(e) if e.non_string => {
-                    ctx.non_string_json(head.rest.start + e.offset, &e);
-                    return None;
-                }
-                Err(e) => {
-                    let at = head.rest.start + e.offset;
-                    let d = Diagnostic::warning(
-                        ctx.span(at, at + 1),
-                        format!(
-                            "not a valid JSON array ({}); run as a shell command",
-                            e.message
-                        ),
-                    )
-                    .with_label("JSON stops here");
-                    ctx.push(d);
-                    RunCommand::Shell(ctx.rest_word(head))
-                }
+                (ArgsForm::Json, words) => RunCommand::Exec(words),
+                (ArgsForm::Shell, mut words) => RunCommand::Shell(words.remove(0)),
             };
             let heredocs = match command {
                 RunCommand::Shell(_) => ctx.heredocs(),
@@ -733,33 +744,7 @@ fn parse_command(
                 needs(ctx, "a command", &usage);
                 return None;
             }
-            let (form, commands) = match syntax::json_array(&head.rest.text) {
-                Ok(Some(items)) => (
-                    ArgsForm::Json,
-                    items
-                        .iter()
-                        .map(|t| ctx.word(&shifted(t, head.rest.start)))
-                        .collect(),
-                ),
-                Ok(None) => (ArgsForm::Shell, vec![ctx.rest_word(head)]),
-                Err(e) if e.non_string => {
-                    ctx.non_string_json(head.rest.start + e.offset, &e);
-                    return None;
-                }
-                Err(e) => {
-                    let at = head.rest.start + e.offset;
-                    let d = Diagnostic::warning(
-                        ctx.span(at, at + 1),
-                        format!(
-                            "not a valid JSON array ({}); kept as one shell command",
-                            e.message
-                        ),
-                    )
-                    .with_label("JSON stops here");
-                    ctx.push(d);
-                    (ArgsForm::Shell, vec![ctx.rest_word(head)])
-                }
-            };
+            let (form, commands) = ctx.json_or_command(head)?;
             if commands.is_empty() {
                 needs(ctx, "a command", &usage);
                 return None;

@@ -1,0 +1,403 @@
+//! Image archives: `save` writes an OCI image layout as a tar, with a `manifest.json` as
+//! `docker save` (Docker 25 and later) writes it, so that both `docker load` and OCI tools read
+//! it; `load` reads OCI archives and `docker save` archives of any Docker version (config and
+//! layer files anywhere in the tar, layers compressed or not).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::digest::{Digest, HashingReader};
+use crate::manifest::{
+    Descriptor, Index, Manifest, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_LAYER_TAR,
+    OCI_LAYER_ZSTD, OCI_MANIFEST, REF_NAME_ANNOTATION, is_index, sniff_media_type,
+};
+use crate::reference::Reference;
+use crate::store::{Store, StoreError, StoredImage};
+
+/// Errors of saving and loading archives.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The archive or file.
+        path: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The archive is neither an OCI archive nor a `docker save` archive, or is damaged.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The archive.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether `save` adds Docker's `manifest.json` and `repositories`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// OCI image layout only.
+    Oci,
+    /// OCI image layout plus `docker load`'s files.
+    Docker,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn append_bytes<W: Write>(
+    builder: &mut tar::Builder<W>,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, name, bytes)
+}
+
+fn append_dir<W: Write>(builder: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(0);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Directory);
+    builder.append_data(&mut header, name, io::empty())
+}
+
+/// Writes images of the store into an archive at `output` (atomically: a temporary file renamed
+/// at the end).
+pub fn save(
+    store: &Store,
+    images: &[StoredImage],
+    output: &Path,
+    format: ArchiveFormat,
+) -> Result<(), ArchiveError> {
+    let _lock = store.lock_shared()?;
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err(output))?;
+    let mut builder = tar::Builder::new(BufWriter::new(tmp.as_file()));
+    builder.mode(tar::HeaderMode::Deterministic);
+    let mut blobs = std::collections::BTreeSet::new();
+    for image in images {
+        blobs.extend(store.referenced_blobs(&image.descriptor)?);
+    }
+    append_bytes(
+        &mut builder,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .map_err(io_err(output))?;
+    append_dir(&mut builder, "blobs/").map_err(io_err(output))?;
+    append_dir(&mut builder, "blobs/sha256/").map_err(io_err(output))?;
+    for digest in &blobs {
+        let path = store.blob_path(digest);
+        let mut file = File::open(&path).map_err(io_err(&path))?;
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        let mut header = tar::Header::new_ustar();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(
+                &mut header,
+                format!("blobs/sha256/{}", digest.hex()),
+                &mut file,
+            )
+            .map_err(io_err(output))?;
+    }
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|image| {
+            let mut d = image.descriptor.clone();
+            d.annotations.clear();
+            d.annotations
+                .insert(REF_NAME_ANNOTATION.to_owned(), image.name.to_string());
+            d.annotations.insert(
+                "io.containerd.image.name".to_owned(),
+                image.name.to_string(),
+            );
+            serde_json::to_value(d).unwrap_or_default()
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    append_bytes(
+        &mut builder,
+        "index.json",
+        &serde_json::to_vec(&index).unwrap_or_default(),
+    )
+    .map_err(io_err(output))?;
+    if format == ArchiveFormat::Docker {
+        let mut entries = Vec::new();
+        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for image in images {
+            if is_index(&image.descriptor.media_type) {
+                continue;
+            }
+            let manifest = store.read_manifest(&image.descriptor.digest)?;
+            let tag = image.name.tag().map(|t| {
+                format!(
+                    "{}:{t}",
+                    image.name.familiar().split(':').next().unwrap_or_default()
+                )
+            });
+            entries.push(json!({
+                "Config": format!("blobs/sha256/{}", manifest.config.digest.hex()),
+                "RepoTags": tag.iter().collect::<Vec<_>>(),
+                "Layers": manifest.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
+            }));
+            if let (Some(t), Some(last)) = (image.name.tag(), manifest.layers.last()) {
+                let repo = image.name.familiar();
+                let repo = repo
+                    .rsplit_once(':')
+                    .map_or(repo.as_str(), |(r, _)| r)
+                    .to_owned();
+                repositories
+                    .entry(repo)
+                    .or_default()
+                    .insert(t.to_owned(), last.digest.hex().to_owned());
+            }
+        }
+        append_bytes(
+            &mut builder,
+            "manifest.json",
+            &serde_json::to_vec(&entries).unwrap_or_default(),
+        )
+        .map_err(io_err(output))?;
+        append_bytes(
+            &mut builder,
+            "repositories",
+            &serde_json::to_vec(&repositories).unwrap_or_default(),
+        )
+        .map_err(io_err(output))?;
+    }
+    let writer = builder.into_inner().map_err(io_err(output))?;
+    writer.into_inner().map_err(|e| ArchiveError::Io {
+        path: output.display().to_string(),
+        source: e.into_error(),
+    })?;
+    tmp.as_file().sync_all().map_err(io_err(output))?;
+    tmp.persist(output).map_err(|e| ArchiveError::Io {
+        path: output.display().to_string(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerEntry {
+    config: String,
+    #[serde(default)]
+    repo_tags: Vec<String>,
+    layers: Vec<String>,
+}
+
+/// An archive unpacked into a scratch directory: where each archive path landed.
+struct Unpacked {
+    dir: tempfile::TempDir,
+    files: BTreeMap<String, PathBuf>,
+}
+
+impl Unpacked {
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        self.files
+            .get(name.trim_start_matches("./"))
+            .and_then(|p| fs::read(p).ok())
+    }
+
+    fn path(&self, name: &str) -> Option<&Path> {
+        self.files
+            .get(name.trim_start_matches("./"))
+            .map(PathBuf::as_path)
+    }
+}
+
+fn unpack_archive(store: &Store, input: &Path) -> Result<Unpacked, ArchiveError> {
+    let dir = tempfile::Builder::new()
+        .prefix("load-")
+        .tempdir_in(store.root().join("tmp"))
+        .map_err(io_err(input))?;
+    let file = File::open(input).map_err(io_err(input))?;
+    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut files = BTreeMap::new();
+    let entries = archive.entries().map_err(io_err(input))?;
+    for (n, entry) in entries.enumerate() {
+        let mut entry = entry.map_err(io_err(input))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = entry
+            .path()
+            .map_err(io_err(input))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_owned();
+        let target = dir.path().join(format!("{n}"));
+        let mut out = File::create(&target).map_err(io_err(&target))?;
+        io::copy(&mut entry, &mut out).map_err(io_err(input))?;
+        files.insert(name, target);
+    }
+    Ok(Unpacked { dir, files })
+}
+
+/// Stores the file at `path` as a blob; returns its digest and size.
+fn import_blob(
+    store: &Store,
+    path: &Path,
+    expected: Option<&Digest>,
+) -> Result<(Digest, u64), ArchiveError> {
+    let mut reader = HashingReader::new(File::open(path).map_err(io_err(path))?);
+    io::copy(&mut reader, &mut io::sink()).map_err(io_err(path))?;
+    let (digest, size) = reader.finish();
+    if let Some(expected) = expected
+        && *expected != digest
+    {
+        return Err(ArchiveError::Invalid {
+            path: path.display().to_string(),
+            reason: format!("blob {expected} in the archive hashes to {digest}"),
+        });
+    }
+    if !store.has_blob(&digest) {
+        let mut writer = store.blob_writer(&digest)?;
+        writer.restart()?;
+        io::copy(&mut File::open(path).map_err(io_err(path))?, &mut writer)
+            .map_err(io_err(path))?;
+        writer.commit()?;
+    }
+    Ok((digest, size))
+}
+
+fn layer_media_type(path: &Path) -> Result<&'static str, ArchiveError> {
+    let mut magic = [0u8; 4];
+    let n = File::open(path)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(io_err(path))?;
+    Ok(match &magic[..n.min(4)] {
+        [0x1f, 0x8b, ..] => OCI_LAYER_GZIP,
+        [0x28, 0xb5, 0x2f, 0xfd] => OCI_LAYER_ZSTD,
+        _ => OCI_LAYER_TAR,
+    })
+}
+
+/// Loads every image of an archive into the store; returns their names.
+pub fn load(store: &Store, input: &Path) -> Result<Vec<Reference>, ArchiveError> {
+    let _lock = store.lock_shared()?;
+    let unpacked = unpack_archive(store, input)?;
+    let invalid = |reason: String| ArchiveError::Invalid {
+        path: input.display().to_string(),
+        reason,
+    };
+    let mut loaded = Vec::new();
+    if let Some(manifest_json) = unpacked.read("manifest.json") {
+        let entries: Vec<DockerEntry> = serde_json::from_slice(&manifest_json).map_err(|e| {
+            invalid(format!(
+                "manifest.json is not a `docker save` manifest: {e}"
+            ))
+        })?;
+        for entry in entries {
+            let config_path = unpacked.path(&entry.config).ok_or_else(|| {
+                invalid(format!(
+                    "manifest.json names {} but the archive lacks it",
+                    entry.config
+                ))
+            })?;
+            let (config_digest, config_size) = import_blob(store, config_path, None)?;
+            let mut layers = Vec::new();
+            for layer in &entry.layers {
+                let path = unpacked.path(layer).ok_or_else(|| {
+                    invalid(format!(
+                        "manifest.json names {layer} but the archive lacks it"
+                    ))
+                })?;
+                let media_type = layer_media_type(path)?;
+                let (digest, size) = import_blob(store, path, None)?;
+                let mut descriptor = Descriptor::of(media_type, b"");
+                descriptor.digest = digest;
+                descriptor.size = size;
+                layers.push(descriptor);
+            }
+            let mut config = Descriptor::of(OCI_CONFIG, b"");
+            config.digest = config_digest;
+            config.size = config_size;
+            let manifest = Manifest {
+                schema_version: 2,
+                media_type: Some(OCI_MANIFEST.to_owned()),
+                config,
+                layers,
+                annotations: BTreeMap::new(),
+            };
+            let bytes = serde_json::to_vec(&manifest).map_err(|e| invalid(e.to_string()))?;
+            store.write_blob(&bytes)?;
+            let descriptor = Descriptor::of(OCI_MANIFEST, &bytes);
+            for tag in &entry.repo_tags {
+                let name = Reference::parse(tag).map_err(|e| invalid(e.to_string()))?;
+                store.tag(&name, &descriptor, None)?;
+                loaded.push(name);
+            }
+        }
+        drop(unpacked.dir);
+        return Ok(loaded);
+    }
+    let index_bytes = unpacked.read("index.json").ok_or_else(|| {
+        invalid(
+            "neither index.json (OCI archive) nor manifest.json (docker save archive) is in it"
+                .into(),
+        )
+    })?;
+    let index: Index =
+        serde_json::from_slice(&index_bytes).map_err(|e| invalid(format!("index.json: {e}")))?;
+    for (name, path) in &unpacked.files {
+        if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+            let digest = Digest::from_hex(hex).map_err(|e| invalid(e.to_string()))?;
+            import_blob(store, path, Some(&digest))?;
+        }
+    }
+    for entry in &index.manifests {
+        let Some(name) = entry
+            .annotations
+            .get("io.containerd.image.name")
+            .or_else(|| entry.annotations.get(REF_NAME_ANNOTATION))
+        else {
+            continue;
+        };
+        let name = Reference::parse(name)
+            .map_err(|e| invalid(format!("image name in index.json: {e}")))?;
+        let mut descriptor = entry.clone();
+        descriptor.annotations.clear();
+        if !store.has_blob(&descriptor.digest) {
+            return Err(invalid(format!(
+                "{name}: its manifest {} is not in the archive",
+                descriptor.digest
+            )));
+        }
+        let bytes = store.read_blob(&descriptor.digest)?;
+        if let Some(media_type) = sniff_media_type(Some(&descriptor.media_type), &bytes) {
+            descriptor.media_type = media_type;
+        }
+        store.tag(&name, &descriptor, None)?;
+        loaded.push(name);
+    }
+    drop(unpacked.dir);
+    Ok(loaded)
+}

@@ -1,0 +1,13 @@
+//! Test support shared by the crates' integration tests: real components started on loopback
+//! for a test and stopped when it ends.
+//!
+//! - [`registry::Registry`] runs Debian's `docker-registry` (distribution 2.8) on
+//!   `127.0.0.1:<free port>` over a filesystem storage directory, optionally behind htpasswd
+//!   authentication, and kills it on drop.
+//! - [`skopeo`] runs `/usr/bin/skopeo` against such loopback registries (TLS verification off,
+//!   no signature policy) and returns its output or panics with its error.
+//! - [`http`] sends a plain `GET` to a loopback server, for checks skopeo cannot make.
+
+pub mod http;
+pub mod registry;
+pub mod skopeo;
