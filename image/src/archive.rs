@@ -155,23 +155,14 @@ pub fn save(
                 continue;
             }
             let manifest = store.read_manifest(&image.descriptor.digest)?;
-            let tag = image.name.tag().map(|t| {
-                format!(
-                    "{}:{t}",
-                    image.name.familiar().split(':').next().unwrap_or_default()
-                )
-            });
+            let repo = image.name.familiar_name();
+            let tag = image.name.tag().map(|t| format!("{repo}:{t}"));
             entries.push(json!({
                 "Config": format!("blobs/sha256/{}", manifest.config.digest.hex()),
                 "RepoTags": tag.iter().collect::<Vec<_>>(),
                 "Layers": manifest.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
             }));
             if let (Some(t), Some(last)) = (image.name.tag(), manifest.layers.last()) {
-                let repo = image.name.familiar();
-                let repo = repo
-                    .rsplit_once(':')
-                    .map_or(repo.as_str(), |(r, _)| r)
-                    .to_owned();
                 repositories
                     .entry(repo)
                     .or_default()
@@ -213,9 +204,10 @@ struct DockerEntry {
     layers: Vec<String>,
 }
 
-/// An archive unpacked into a scratch directory: where each archive path landed.
+/// An archive unpacked into a scratch directory (deleted on drop): where each archive path
+/// landed.
 struct Unpacked {
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
     files: BTreeMap<String, PathBuf>,
 }
 
@@ -258,7 +250,7 @@ fn unpack_archive(store: &Store, input: &Path) -> Result<Unpacked, ArchiveError>
         io::copy(&mut entry, &mut out).map_err(io_err(input))?;
         files.insert(name, target);
     }
-    Ok(Unpacked { dir, files })
+    Ok(Unpacked { _dir: dir, files })
 }
 
 /// Stores the file at `path` as a blob; returns its digest and size.
@@ -300,7 +292,9 @@ fn layer_media_type(path: &Path) -> Result<&'static str, ArchiveError> {
     })
 }
 
-/// Loads every image of an archive into the store; returns their names.
+/// Loads every image of an archive into the store; returns their names. An OCI layout with
+/// named images (our archives, Docker 25+) is loaded as it is, keeping every digest; an older
+/// `docker save` archive gets an OCI manifest made from its `manifest.json`.
 pub fn load(store: &Store, input: &Path) -> Result<Vec<Reference>, ArchiveError> {
     let _lock = store.lock_shared()?;
     let unpacked = unpack_archive(store, input)?;
@@ -308,96 +302,124 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Reference>, ArchiveError>
         path: input.display().to_string(),
         reason,
     };
-    let mut loaded = Vec::new();
-    if let Some(manifest_json) = unpacked.read("manifest.json") {
-        let entries: Vec<DockerEntry> = serde_json::from_slice(&manifest_json).map_err(|e| {
-            invalid(format!(
-                "manifest.json is not a `docker save` manifest: {e}"
-            ))
-        })?;
-        for entry in entries {
-            let config_path = unpacked.path(&entry.config).ok_or_else(|| {
-                invalid(format!(
-                    "manifest.json names {} but the archive lacks it",
-                    entry.config
-                ))
-            })?;
-            let (config_digest, config_size) = import_blob(store, config_path, None)?;
-            let mut layers = Vec::new();
-            for layer in &entry.layers {
-                let path = unpacked.path(layer).ok_or_else(|| {
-                    invalid(format!(
-                        "manifest.json names {layer} but the archive lacks it"
-                    ))
-                })?;
-                let media_type = layer_media_type(path)?;
-                let (digest, size) = import_blob(store, path, None)?;
-                let mut descriptor = Descriptor::of(media_type, b"");
-                descriptor.digest = digest;
-                descriptor.size = size;
-                layers.push(descriptor);
-            }
-            let mut config = Descriptor::of(OCI_CONFIG, b"");
-            config.digest = config_digest;
-            config.size = config_size;
-            let manifest = Manifest {
-                schema_version: 2,
-                media_type: Some(OCI_MANIFEST.to_owned()),
-                config,
-                layers,
-                annotations: BTreeMap::new(),
-            };
-            let bytes = serde_json::to_vec(&manifest).map_err(|e| invalid(e.to_string()))?;
-            store.write_blob(&bytes)?;
-            let descriptor = Descriptor::of(OCI_MANIFEST, &bytes);
-            for tag in &entry.repo_tags {
-                let name = Reference::parse(tag).map_err(|e| invalid(e.to_string()))?;
-                store.tag(&name, &descriptor, None)?;
-                loaded.push(name);
+    let index = match unpacked.read("index.json") {
+        Some(bytes) => Some(
+            serde_json::from_slice::<Index>(&bytes)
+                .map_err(|e| invalid(format!("index.json: {e}")))?,
+        ),
+        None => None,
+    };
+    let named = |d: &Descriptor| {
+        d.annotations
+            .get("io.containerd.image.name")
+            .or_else(|| d.annotations.get(REF_NAME_ANNOTATION))
+            .and_then(|n| Reference::parse(n).ok())
+    };
+    if let Some(index) = index.filter(|i| i.manifests.iter().any(|d| named(d).is_some())) {
+        for (name, path) in &unpacked.files {
+            if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                let digest = Digest::from_hex(hex).map_err(|e| invalid(e.to_string()))?;
+                import_blob(store, path, Some(&digest))?;
             }
         }
-        drop(unpacked.dir);
+        let mut loaded = Vec::new();
+        for entry in &index.manifests {
+            let Some(name) = named(entry) else {
+                continue;
+            };
+            let mut descriptor = entry.clone();
+            descriptor.annotations.clear();
+            if !store.has_blob(&descriptor.digest) {
+                return Err(invalid(format!(
+                    "{name}: its manifest {} is not in the archive",
+                    descriptor.digest
+                )));
+            }
+            let bytes = store.read_blob(&descriptor.digest)?;
+            if let Some(media_type) = sniff_media_type(Some(&descriptor.media_type), &bytes) {
+                descriptor.media_type = media_type;
+            }
+            store.tag(&name, &descriptor, None)?;
+            loaded.push(name);
+        }
         return Ok(loaded);
     }
-    let index_bytes = unpacked.read("index.json").ok_or_else(|| {
+    let manifest_json = unpacked.read("manifest.json").ok_or_else(|| {
         invalid(
             "neither index.json (OCI archive) nor manifest.json (docker save archive) is in it"
                 .into(),
         )
     })?;
-    let index: Index =
-        serde_json::from_slice(&index_bytes).map_err(|e| invalid(format!("index.json: {e}")))?;
-    for (name, path) in &unpacked.files {
-        if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            let digest = Digest::from_hex(hex).map_err(|e| invalid(e.to_string()))?;
-            import_blob(store, path, Some(&digest))?;
+    load_docker(store, &unpacked, &manifest_json, &invalid)
+}
+
+/// Loads the images a `docker save` `manifest.json` lists.
+fn load_docker(
+    store: &Store,
+    unpacked: &Unpacked,
+    manifest_json: &[u8],
+    invalid: &dyn Fn(String) -> ArchiveError,
+) -> Result<Vec<Reference>, ArchiveError> {
+    let entries: Vec<DockerEntry> = serde_json::from_slice(manifest_json).map_err(|e| {
+        invalid(format!(
+            "manifest.json is not a `docker save` manifest: {e}"
+        ))
+    })?;
+    let mut loaded = Vec::new();
+    for entry in entries {
+        let config_path = unpacked.path(&entry.config).ok_or_else(|| {
+            invalid(format!(
+                "manifest.json names {} but the archive lacks it",
+                entry.config
+            ))
+        })?;
+        let (config_digest, config_size) = import_blob(store, config_path, None)?;
+        let config: crate::manifest::ImageConfig =
+            serde_json::from_slice(&store.read_blob(&config_digest)?)
+                .map_err(|e| invalid(format!("{}: not an image config: {e}", entry.config)))?;
+        let mut layers = Vec::new();
+        for layer in &entry.layers {
+            let path = unpacked.path(layer).ok_or_else(|| {
+                invalid(format!(
+                    "manifest.json names {layer} but the archive lacks it"
+                ))
+            })?;
+            let media_type = layer_media_type(path)?;
+            let (digest, size) = import_blob(store, path, None)?;
+            layers.push(sized_descriptor(media_type, digest, size));
         }
-    }
-    for entry in &index.manifests {
-        let Some(name) = entry
-            .annotations
-            .get("io.containerd.image.name")
-            .or_else(|| entry.annotations.get(REF_NAME_ANNOTATION))
-        else {
-            continue;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_owned()),
+            config: sized_descriptor(OCI_CONFIG, config_digest, config_size),
+            layers,
+            annotations: BTreeMap::new(),
         };
-        let name = Reference::parse(name)
-            .map_err(|e| invalid(format!("image name in index.json: {e}")))?;
-        let mut descriptor = entry.clone();
-        descriptor.annotations.clear();
-        if !store.has_blob(&descriptor.digest) {
-            return Err(invalid(format!(
-                "{name}: its manifest {} is not in the archive",
-                descriptor.digest
-            )));
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| invalid(e.to_string()))?;
+        store.write_blob(&bytes)?;
+        let mut descriptor = Descriptor::of(OCI_MANIFEST, &bytes);
+        descriptor.platform = Some(crate::manifest::DescriptorPlatform {
+            architecture: config.architecture.clone(),
+            os: config.os.clone(),
+            variant: config.variant.clone(),
+            os_version: None,
+        });
+        for tag in &entry.repo_tags {
+            let name = Reference::parse(tag).map_err(|e| invalid(e.to_string()))?;
+            store.tag(&name, &descriptor, None)?;
+            loaded.push(name);
         }
-        let bytes = store.read_blob(&descriptor.digest)?;
-        if let Some(media_type) = sniff_media_type(Some(&descriptor.media_type), &bytes) {
-            descriptor.media_type = media_type;
-        }
-        store.tag(&name, &descriptor, None)?;
-        loaded.push(name);
     }
-    drop(unpacked.dir);
     Ok(loaded)
+}
+
+fn sized_descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: media_type.to_owned(),
+        digest,
+        size,
+        platform: None,
+        annotations: BTreeMap::new(),
+        urls: Vec::new(),
+    }
 }

@@ -177,15 +177,19 @@ impl Reference {
 
     /// The shortest form Docker shows: `nginx:latest` for `docker.io/library/nginx:latest`.
     pub fn familiar(&self) -> String {
-        let name = if self.registry == DEFAULT_REGISTRY {
+        self.with_suffix(self.familiar_name())
+    }
+
+    /// The shortest repository name Docker shows: `nginx` for `docker.io/library/nginx`.
+    pub fn familiar_name(&self) -> String {
+        if self.registry == DEFAULT_REGISTRY {
             self.repository
                 .strip_prefix("library/")
                 .unwrap_or(&self.repository)
                 .to_owned()
         } else {
             self.name()
-        };
-        self.with_suffix(name)
+        }
     }
 
     fn with_suffix(&self, mut name: String) -> String {

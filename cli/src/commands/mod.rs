@@ -1,5 +1,6 @@
 //! One module per group of subcommands; `dispatch` runs the one asked for.
 
+pub mod archive;
 pub mod auth;
 pub mod images;
 pub mod parse;
@@ -27,9 +28,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Prune => images::prune(global),
         Command::Login(args) => runtime()?.block_on(auth::login(global, &args)),
         Command::Logout(args) => auth::logout(&args),
-        Command::Save(_) | Command::Load(_) | Command::Export(_) => {
-            anyhow::bail!("save, load and export are not available yet")
-        }
+        Command::Save(args) => archive::save(global, &args),
+        Command::Load(args) => archive::load(global, &args),
+        Command::Export(args) => archive::export(global, &args),
     }
 }
 
