@@ -7,7 +7,10 @@
 //! - [`skopeo`] runs `/usr/bin/skopeo` against such loopback registries (TLS verification off,
 //!   no signature policy) and returns its output or panics with its error.
 //! - [`http`] sends a plain `GET` to a loopback server, for checks skopeo cannot make.
+//! - [`images`] writes test images of seeded random data as OCI layouts (one platform or an
+//!   index of several), for skopeo to push into a test registry.
 
 pub mod http;
+pub mod images;
 pub mod registry;
 pub mod skopeo;
