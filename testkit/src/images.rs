@@ -108,7 +108,11 @@ fn layer(size: usize, seed: u64, n: usize) -> (Vec<u8>, String) {
 /// under `tag`.
 pub fn write_oci_layout(layout: &Path, tag: &str, specs: &[ImageSpec]) -> GeneratedImage {
     fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let mut manifests = Vec::new();
     let mut layers_all = Vec::new();
     let mut bytes = 0u64;
@@ -164,7 +168,11 @@ pub fn write_oci_layout(layout: &Path, tag: &str, specs: &[ImageSpec]) -> Genera
     let mut top_entry = top_entry;
     top_entry["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": tag});
     let layout_index = serde_json::json!({"schemaVersion": 2, "manifests": [top_entry]});
-    fs::write(layout.join("index.json"), serde_json::to_vec(&layout_index).unwrap()).unwrap();
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&layout_index).unwrap(),
+    )
+    .unwrap();
     GeneratedImage {
         layout: layout.to_owned(),
         tag: tag.to_owned(),
