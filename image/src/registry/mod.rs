@@ -27,15 +27,21 @@ use crate::store::StoreError;
 /// Errors of registry operations. None of them carries a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The registry refused the credentials (or there were none and it wants some).
+    /// The registry refused access (wrong or missing credentials, or no rights on the repository).
     #[error(
-        "{registry} refused access to {what}: check `sealer-build login {registry}` (user name, password, and rights on the repository)"
+        "{registry} refused access to {repository}: check `sealer-build login {registry}` (user name, password, and rights on the repository)"
     )]
     Unauthorized {
         /// Registry host.
         registry: String,
-        /// What was asked for.
-        what: String,
+        /// The repository asked for.
+        repository: String,
+    },
+    /// The registry refused a login.
+    #[error("{registry} refused the login: wrong user name or password")]
+    LoginRefused {
+        /// Registry host.
+        registry: String,
     },
     /// The registry does not have the image.
     #[error("{reference}: not found in the registry (check the name and tag)")]
@@ -245,7 +251,7 @@ pub(crate) fn classify(
             code: 401 | 403, ..
         } => RegistryError::Unauthorized {
             registry: reference.registry().to_owned(),
-            what: reference.name(),
+            repository: reference.repository().to_owned(),
         },
         OciDistributionError::ImageManifestNotFoundError(_)
         | OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
@@ -256,7 +262,7 @@ pub(crate) fn classify(
             if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
                 RegistryError::Unauthorized {
                     registry: reference.registry().to_owned(),
-                    what: reference.name(),
+                    repository: reference.repository().to_owned(),
                 }
             } else if text.contains("UNKNOWN") {
                 RegistryError::NotFound {
@@ -268,6 +274,19 @@ pub(crate) fn classify(
                     action: action.to_owned(),
                     message: text,
                 }
+            }
+        }
+        OciDistributionError::RequestError(e)
+            if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+        {
+            RegistryError::Unauthorized {
+                registry: reference.registry().to_owned(),
+                repository: reference.repository().to_owned(),
+            }
+        }
+        OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 404) => {
+            RegistryError::NotFound {
+                reference: reference.to_string(),
             }
         }
         other => RegistryError::Transfer {

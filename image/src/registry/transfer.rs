@@ -141,6 +141,9 @@ impl RegistryClient {
             size: i64::try_from(descriptor.size).unwrap_or(i64::MAX),
             ..OciDescriptor::default()
         };
+        if writer.offset() > descriptor.size {
+            writer.restart()?;
+        }
         progress.blob_started(&digest, descriptor.size, writer.offset());
         let attempts = self.options.attempts.max(1);
         let mut delay = self.options.backoff;
@@ -355,9 +358,8 @@ pub(super) async fn check_login(
         action: "logging in".into(),
         message: super::error_chain(&e.without_url()),
     };
-    let denied = || RegistryError::Unauthorized {
+    let denied = || RegistryError::LoginRefused {
         registry: registry.to_owned(),
-        what: "the login".to_owned(),
     };
     let (username, password) = match credentials {
         Credentials::Basic { username, password } => (username.as_str(), password.as_str()),
