@@ -641,3 +641,178 @@ fn a_1_gib_layer_is_pulled_and_pushed_in_bounded_memory() {
         "peak RSS: pull {pull_kib} KiB, push {push_kib} KiB; the limit is {PEAK_RSS_LIMIT_KIB} KiB"
     );
 }
+
+/// Pushing a multi-platform image (an index loaded from an OCI archive) pushes every platform's
+/// image, then the index with its exact bytes.
+#[test]
+fn an_index_is_pushed_with_every_platform() {
+    let registry = shared_registry();
+    let work = tempfile::tempdir().unwrap();
+    let arm64 = ImageSpec {
+        architecture: "arm64".into(),
+        layer_sizes: vec![60_000],
+        seed: 32,
+    };
+    let layout = work.path().join("layout");
+    let image = write_oci_layout(&layout, "1", &[ImageSpec::amd64(&[50_000], 31), arm64]);
+    let name = format!("{}/it/index-src:1", registry.addr());
+    let archive = work.path().join("index.tar");
+    write_oci_archive(&layout, &name, &archive);
+    let root = tempfile::tempdir().unwrap();
+    success(sealer(root.path()).args(["load", "-i"]).arg(&archive));
+    let target = format!("{}/it/index-pushed:1", registry.addr());
+    let (stdout, _) = success(sealer(root.path()).args(["push", &name, &target]));
+    assert_eq!(stdout.trim(), image.digest);
+    let index = skopeo::inspect_raw(&docker(&target));
+    assert_eq!(
+        index.as_bytes(),
+        layout_blob(&image, &image.digest).as_slice()
+    );
+    for manifest in &image.manifests {
+        let by_digest = format!("{}/it/index-pushed@{manifest}", registry.addr());
+        let raw = skopeo::inspect_raw(&docker(&by_digest));
+        assert_eq!(&sha256(raw.as_bytes()), manifest);
+    }
+}
+
+/// Two processes pulling into one store at the same time (the same image and another one)
+/// both succeed and leave every blob intact.
+#[test]
+fn two_processes_share_one_store() {
+    let registry = shared_registry();
+    let work = tempfile::tempdir().unwrap();
+    let mut references = Vec::new();
+    for (n, seed) in [(0, 41), (1, 42)] {
+        let image = write_oci_layout(
+            &work.path().join(format!("layout-{n}")),
+            "1",
+            &[ImageSpec::amd64(&[3_000_000, 2_000_000], seed)],
+        );
+        let reference = format!("{}/it/shared-{n}:1", registry.addr());
+        skopeo_copy(&[], &image.oci_ref(), &docker(&reference));
+        references.push((reference, image.digest));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let spawn = |reference: &str| {
+        StdCommand::new(assert_cmd::cargo::cargo_bin("sealer-build"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["-q", "pull", reference])
+            .env("DOCKER_CONFIG", root.path().join("docker-config"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = vec![
+        spawn(&references[0].0),
+        spawn(&references[0].0),
+        spawn(&references[1].0),
+    ];
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+    }
+    let images = images_json(root.path());
+    assert_eq!(images.len(), 2, "{images:?}");
+    for (reference, digest) in &references {
+        assert!(
+            images
+                .iter()
+                .any(|i| i["name"] == reference.as_str() && i["digest"] == digest.as_str())
+        );
+    }
+    for blob in blob_files(root.path()) {
+        let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(sha256_file(&blob), format!("sha256:{name}"));
+    }
+}
+
+/// Credentials through Docker's `credsStore` helper: a stand-in `docker-credential-fake` on
+/// PATH answers `get`, records `store` and `erase`.
+#[test]
+fn credential_helpers_are_used() {
+    let private = Registry::builder()
+        .htpasswd("helper-user", "helper-secret")
+        .start();
+    let work = tempfile::tempdir().unwrap();
+    let image = write_oci_layout(
+        &work.path().join("layout"),
+        "1",
+        &[ImageSpec::amd64(&[10_000], 51)],
+    );
+    let reference = format!("{}/it/helper:1", private.addr());
+    skopeo_copy(
+        &["--dest-creds", "helper-user:helper-secret"],
+        &image.oci_ref(),
+        &docker(&reference),
+    );
+
+    let bin = work.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let record = work.path().join("helper-calls");
+    let helper = bin.join("docker-credential-fake");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ninput=$(cat)\necho \"$1 $input\" >> {}\nif [ \"$1\" = get ]; then echo '{{\"ServerURL\":\"'$input'\",\"Username\":\"helper-user\",\"Secret\":\"helper-secret\"}}'; fi\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let config_dir = root.path().join("docker-config");
+    fs::create_dir_all(&config_dir).unwrap();
+    fs::write(config_dir.join("config.json"), br#"{"credsStore":"fake"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let (stdout, _) = success(
+        sealer(root.path())
+            .env("PATH", &path)
+            .args(["pull", &reference]),
+    );
+    assert_eq!(stdout.trim(), image.digest);
+    success(
+        sealer(root.path())
+            .env("PATH", &path)
+            .args([
+                "login",
+                private.addr(),
+                "-u",
+                "helper-user",
+                "--password-stdin",
+            ])
+            .write_stdin("helper-secret\n"),
+    );
+    success(
+        sealer(root.path())
+            .env("PATH", &path)
+            .args(["logout", private.addr()]),
+    );
+    let calls = fs::read_to_string(&record).unwrap();
+    assert!(
+        calls.starts_with(&format!("get {}", private.addr())),
+        "{calls}"
+    );
+    let stored: Value = calls
+        .lines()
+        .find_map(|l| l.strip_prefix("store "))
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("no store call: {calls}"));
+    assert_eq!(stored["ServerURL"], private.addr());
+    assert_eq!(stored["Username"], "helper-user");
+    assert_eq!(stored["Secret"], "helper-secret");
+    assert!(
+        calls.contains(&format!("erase {}", private.addr())),
+        "{calls}"
+    );
+    let config = fs::read_to_string(config_dir.join("config.json")).unwrap();
+    assert!(
+        !config.contains("helper-secret"),
+        "the secret went to the config file: {config}"
+    );
+}
