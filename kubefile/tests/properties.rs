@@ -75,30 +75,11 @@ fn json_array() -> impl Strategy<Value = String> {
     })
 }
 
+/// Every keyword, a lower-case one, a rejected Dockerfile one and an unknown one.
 fn keyword() -> impl Strategy<Value = String> {
-    prop::sample::select(vec![
-        "FROM",
-        "from",
-        "COPY",
-        "ADD",
-        "RUN",
-        "ARG",
-        "ENV",
-        "LABEL",
-        "MAINTAINER",
-        "APP",
-        "APPCMDS",
-        "APPENV",
-        "CNI",
-        "CSI",
-        "KUBEVERSION",
-        "LAUNCH",
-        "CMDS",
-        "CMD",
-        "WORKDIR",
-        "FOO",
-    ])
-    .prop_map(str::to_owned)
+    let mut keywords: Vec<&str> = kubefile::instructions::KEYWORDS.to_vec();
+    keywords.extend(["from", "WORKDIR", "FOO"]);
+    prop::sample::select(keywords).prop_map(str::to_owned)
 }
 
 fn flag() -> impl Strategy<Value = String> {

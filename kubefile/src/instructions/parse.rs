@@ -71,6 +71,15 @@ const REJECTED: [(&str, &str); 9] = [
     ),
 ];
 
+/// What the shell form of an instruction's arguments is.
+#[derive(Clone, Copy)]
+enum ShellForm {
+    /// Whitespace-separated words (COPY, APP, LAUNCH, ...).
+    Words,
+    /// One shell command, the whole text (RUN, CMDS, CMD).
+    OneCommand,
+}
+
 struct Line<'a> {
     logical: &'a LogicalLine,
     escape: char,
@@ -159,10 +168,15 @@ impl Line<'_> {
         self.push(d);
     }
 
-    /// Arguments as a JSON array when the text is one, else as whitespace-separated words.
-    /// A text that starts with `[` but is not valid JSON is read in shell form, with a warning;
-    /// a JSON array of other things than strings is an error (`None`).
-    fn json_or_words(&mut self, head: &Head) -> Option<(ArgsForm, Vec<Word>)> {
+    /// Arguments as a JSON array when the text is one, else in shell form: whitespace-separated
+    /// words, or the whole text as one command (RUN, CMDS, CMD). Text that starts with `[` but
+    /// is not valid JSON is read in shell form, with a warning; a JSON array of other things
+    /// than strings is an error (`None`).
+    fn json_or_shell(&mut self, head: &Head, shell: ShellForm) -> Option<(ArgsForm, Vec<Word>)> {
+        let shell_form = |ctx: &mut Self| match shell {
+            ShellForm::Words => ctx.shell_words(head),
+            ShellForm::OneCommand => vec![ctx.rest_word(head)],
+        };
         Some(match syntax::json_array(&head.rest.text) {
             Ok(Some(items)) => (
                 ArgsForm::Json,
@@ -171,54 +185,25 @@ impl Line<'_> {
                     .map(|t| self.word(&shifted(t, head.rest.start)))
                     .collect(),
             ),
-            Ok(None) => (ArgsForm::Shell, self.shell_words(head)),
+            Ok(None) => (ArgsForm::Shell, shell_form(self)),
             Err(e) if e.non_string => {
                 self.non_string_json(head.rest.start + e.offset, &e);
                 return None;
             }
             Err(e) => {
                 let at = head.rest.start + e.offset;
+                let read_as = match shell {
+                    ShellForm::Words => "read in shell form",
+                    ShellForm::OneCommand => "kept as one shell command",
+                };
                 let d = Diagnostic::warning(
                     self.span(at, at + 1),
-                    format!("not a valid JSON array ({}); read in shell form", e.message),
+                    format!("not a valid JSON array ({}); {read_as}", e.message),
                 )
                 .with_label("JSON stops here")
                 .with_help("write a JSON array of double-quoted strings, or drop the `[`");
                 self.push(d);
-                (ArgsForm::Shell, self.shell_words(head))
-            }
-        })
-    }
-
-    /// Arguments as a JSON array when the text is one, else the whole text as one shell
-    /// command (RUN, CMDS, CMD). Text that starts with `[` but is not valid JSON is one shell
-    /// command, with a warning; a JSON array of other things than strings is an error (`None`).
-    fn json_or_command(&mut self, head: &Head) -> Option<(ArgsForm, Vec<Word>)> {
-        Some(match syntax::json_array(&head.rest.text) {
-            Ok(Some(items)) => (
-                ArgsForm::Json,
-                items
-                    .iter()
-                    .map(|t| self.word(&shifted(t, head.rest.start)))
-                    .collect(),
-            ),
-            Ok(None) => (ArgsForm::Shell, vec![self.rest_word(head)]),
-            Err(e) if e.non_string => {
-                self.non_string_json(head.rest.start + e.offset, &e);
-                return None;
-            }
-            Err(e) => {
-                let at = head.rest.start + e.offset;
-                let d = Diagnostic::warning(
-                    self.span(at, at + 1),
-                    format!(
-                        "not a valid JSON array ({}); kept as one shell command",
-                        e.message
-                    ),
-                )
-                .with_label("JSON stops here");
-                self.push(d);
-                (ArgsForm::Shell, vec![self.rest_word(head)])
+                (ArgsForm::Shell, shell_form(self))
             }
         })
     }
@@ -426,7 +411,7 @@ fn parse_command(
                 &["chown", "chmod", "checksum"]
             };
             let flags = ctx.flags(keyword, &head.flags, allowed)?;
-            let (form, words) = ctx.json_or_words(head)?;
+            let (form, words) = ctx.json_or_shell(head, ShellForm::Words)?;
             let heredocs = if form == ArgsForm::Shell {
                 ctx.heredocs()
             } else {
@@ -491,7 +476,7 @@ fn parse_command(
                 );
                 return None;
             }
-            let command = match ctx.json_or_command(head)? {
+            let command = match ctx.json_or_shell(head, ShellForm::OneCommand)? {
                 (ArgsForm::Json, words) if words.is_empty() => {
                     needs(
                         ctx,
@@ -634,7 +619,7 @@ fn parse_command(
         }
         "APP" | "CNI" | "CSI" => {
             ctx.flags(keyword, &head.flags, &[])?;
-            let (form, words) = ctx.json_or_words(head)?;
+            let (form, words) = ctx.json_or_shell(head, ShellForm::Words)?;
             if words.len() < 2 {
                 needs(
                     ctx,
@@ -730,7 +715,7 @@ fn parse_command(
         }
         "LAUNCH" => {
             ctx.flags(keyword, &head.flags, &[])?;
-            let (form, apps) = ctx.json_or_words(head)?;
+            let (form, apps) = ctx.json_or_shell(head, ShellForm::Words)?;
             if apps.is_empty() {
                 needs(ctx, "at least one app name", "LAUNCH [\"app1\", \"app2\"]");
                 return None;
@@ -744,7 +729,7 @@ fn parse_command(
                 needs(ctx, "a command", &usage);
                 return None;
             }
-            let (form, commands) = ctx.json_or_command(head)?;
+            let (form, commands) = ctx.json_or_shell(head, ShellForm::OneCommand)?;
             if commands.is_empty() {
                 needs(ctx, "a command", &usage);
                 return None;
