@@ -23,13 +23,18 @@ pub enum Program {
 /// Parses the arguments, runs the command and returns the exit code: 0 on success, 1 when the
 /// command failed (with the reason on standard error), 2 for invalid arguments.
 pub fn run(program: Program) -> ExitCode {
-    let name = match program {
-        Program::SealerBuild => "sealer-build",
-        Program::Sealer => "sealer",
+    let (name, about) = match program {
+        Program::SealerBuild => ("sealer-build", "Build, inspect and ship ClusterImages"),
+        Program::Sealer => (
+            "sealer",
+            "Work with ClusterImages: the image commands of sealer-build (cluster commands come next)",
+        ),
     };
     let matches = flags::Cli::command()
         .name(name)
         .bin_name(name)
+        .about(about)
+        .long_about(about)
         .get_matches();
     let cli = match flags::Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
