@@ -53,7 +53,7 @@ fn sealer_build() -> PathBuf {
     let path = exe.with_file_name("sealer-build");
     assert!(
         path.exists(),
-        "{} is missing: build it first (cargo build --release -p cli)",
+        "{} is missing: build it with the same profile first (cargo build --release -p cli)",
         path.display()
     );
     path
