@@ -272,6 +272,9 @@ fn import_blob(
     }
     if !store.has_blob(&digest) {
         let mut writer = store.blob_writer(&digest)?;
+        if writer.is_stored() {
+            return Ok((digest, size));
+        }
         writer.restart()?;
         io::copy(&mut File::open(path).map_err(io_err(path))?, &mut writer)
             .map_err(io_err(path))?;
@@ -309,10 +312,16 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Reference>, ArchiveError>
         ),
         None => None,
     };
+    // `io.containerd.image.name` holds the full name; `ref.name` is a full name only in our
+    // archives (tools such as skopeo write just a tag there, which names no repository).
     let named = |d: &Descriptor| {
         d.annotations
             .get("io.containerd.image.name")
-            .or_else(|| d.annotations.get(REF_NAME_ANNOTATION))
+            .or_else(|| {
+                d.annotations
+                    .get(REF_NAME_ANNOTATION)
+                    .filter(|n| n.contains('/'))
+            })
             .and_then(|n| Reference::parse(n).ok())
     };
     if let Some(index) = index.filter(|i| i.manifests.iter().any(|d| named(d).is_some())) {
@@ -329,10 +338,17 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<Reference>, ArchiveError>
             };
             let mut descriptor = entry.clone();
             descriptor.annotations.clear();
-            if !store.has_blob(&descriptor.digest) {
+            let missing = store.missing_blobs(&descriptor)?;
+            if !missing.is_empty() {
                 return Err(invalid(format!(
-                    "{name}: its manifest {} is not in the archive",
-                    descriptor.digest
+                    "{name}: the archive lacks {} of its blobs ({})",
+                    missing.len(),
+                    missing
+                        .iter()
+                        .take(3)
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             let bytes = store.read_blob(&descriptor.digest)?;

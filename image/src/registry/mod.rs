@@ -134,7 +134,17 @@ pub fn is_loopback(registry: &str) -> bool {
     } else {
         registry.split(':').next().unwrap_or("")
     };
-    host == "localhost" || host == "::1" || host.starts_with("127.")
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// True when a registry error text carries this error code (`MANIFEST_UNKNOWN`, ...) as a
+/// whole word.
+fn has_code(text: &str, code: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .any(|word| word == code)
 }
 
 /// A registry client shared by the operations of one command.
@@ -259,12 +269,15 @@ pub(crate) fn classify(
         },
         OciDistributionError::RegistryError { envelope, .. } => {
             let text = envelope.to_string();
-            if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
+            if has_code(&text, "UNAUTHORIZED") || has_code(&text, "DENIED") {
                 RegistryError::Unauthorized {
                     registry: reference.registry().to_owned(),
                     repository: reference.repository().to_owned(),
                 }
-            } else if text.contains("UNKNOWN") {
+            } else if ["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"]
+                .iter()
+                .any(|code| has_code(&text, code))
+            {
                 RegistryError::NotFound {
                     reference: reference.to_string(),
                 }
@@ -315,11 +328,20 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 /// True for failures worth retrying: rate limits, server errors, resets and timeouts.
 pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
     match error {
-        OciDistributionError::RequestError(e) => {
-            e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
-        }
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) => status.as_u16() == 429 || status.is_server_error(),
+            None => {
+                e.is_timeout() || e.is_connect() || e.is_request() || e.is_body() || e.is_decode()
+            }
+        },
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
-        OciDistributionError::IoError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => {
+            has_code(&envelope.to_string(), "TOOMANYREQUESTS")
+        }
+        OciDistributionError::IoError(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+        ),
         _ => false,
     }
 }
@@ -340,6 +362,19 @@ pub(crate) fn oci_reference(reference: &Reference) -> oci_client::Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_codes_are_whole_words() {
+        assert!(has_code(
+            "MANIFEST_UNKNOWN: manifest unknown",
+            "MANIFEST_UNKNOWN"
+        ));
+        assert!(!has_code(
+            "MANIFEST_BLOB_UNKNOWN: blob unknown",
+            "BLOB_UNKNOWN"
+        ));
+        assert!(has_code("[TOOMANYREQUESTS]", "TOOMANYREQUESTS"));
+    }
 
     #[test]
     fn loopback_registries() {

@@ -69,6 +69,32 @@ pub struct BlobWriter {
     hasher: Hasher,
 }
 
+/// Opens and locks the partial file at `path`. The lock belongs to the open file, not the
+/// path: when the holder renamed the file into the store (or deleted it) while this process
+/// waited, the file now locked is no longer the partial file, so it is dropped and the path
+/// opened again.
+fn lock_partial(path: &Path) -> Result<File, StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io_error("cannot open", path))?;
+        file.lock().map_err(io_error("cannot lock", path))?;
+        let held = file.metadata().map_err(io_error("cannot stat", path))?;
+        match fs::metadata(path) {
+            Ok(current) if current.dev() == held.dev() && current.ino() == held.ino() => {
+                return Ok(file);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("cannot stat", path)(e)),
+        }
+    }
+}
+
 impl BlobWriter {
     pub(crate) fn open(
         tmp_dir: &Path,
@@ -76,13 +102,7 @@ impl BlobWriter {
         expected: Digest,
     ) -> Result<Self, StoreError> {
         let partial = tmp_dir.join(format!("{}.partial", expected.hex()));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&partial)
-            .map_err(io_error("cannot open", &partial))?;
-        file.lock().map_err(io_error("cannot lock", &partial))?;
+        let mut file = lock_partial(&partial)?;
         let mut hasher = Hasher::new();
         file.seek(SeekFrom::Start(0))
             .map_err(io_error("cannot read", &partial))?;
@@ -162,5 +182,55 @@ impl Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::digest::Digest;
+    use crate::store::Store;
+    use std::io::Write;
+
+    /// A writer waiting for the lock while another commits must not get the committed blob's
+    /// file: truncating it would corrupt a visible blob.
+    #[test]
+    fn a_waiting_writer_never_touches_the_committed_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let content = vec![7u8; 1 << 20];
+        let digest = Digest::of(&content);
+        let mut first = store.blob_writer(&digest).unwrap();
+        first.write_all(&content).unwrap();
+        let waiting = {
+            let store = store.clone();
+            let digest = digest.clone();
+            std::thread::spawn(move || {
+                let mut second = store.blob_writer(&digest).unwrap();
+                let stored = second.is_stored();
+                let offset = second.offset();
+                if !stored {
+                    second.restart().unwrap();
+                }
+                (stored, offset)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        first.commit().unwrap();
+        let (stored, offset) = waiting.join().unwrap();
+        assert!(stored);
+        assert_eq!(offset, 0, "the second writer opened a fresh partial file");
+        assert_eq!(store.read_blob(&digest).unwrap(), content);
+    }
+
+    #[test]
+    fn a_mismatch_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = Digest::of(b"expected");
+        let mut writer = store.blob_writer(&digest).unwrap();
+        writer.write_all(b"something else").unwrap();
+        assert!(writer.commit().is_err());
+        assert!(!store.has_blob(&digest));
+        assert_eq!(store.blob_writer(&digest).unwrap().offset(), 0);
     }
 }

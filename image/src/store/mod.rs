@@ -222,6 +222,9 @@ impl Store {
         let digest = Digest::of(bytes);
         if !self.has_blob(&digest) {
             let mut writer = self.blob_writer(&digest)?;
+            if writer.is_stored() {
+                return Ok(digest);
+            }
             writer.restart()?;
             io::Write::write_all(&mut writer, bytes)
                 .map_err(io_error("cannot write blob", &self.blob_path(&digest)))?;
@@ -335,6 +338,26 @@ impl Store {
         Ok(removed)
     }
 
+    /// The blobs a manifest or index needs that the store lacks (empty when it is complete).
+    pub fn missing_blobs(&self, descriptor: &Descriptor) -> Result<Vec<Digest>, StoreError> {
+        let mut missing = Vec::new();
+        let mut pending = vec![descriptor.clone()];
+        while let Some(d) = pending.pop() {
+            if !self.has_blob(&d.digest) {
+                missing.push(d.digest);
+                continue;
+            }
+            if is_index(&d.media_type) {
+                pending.extend(self.read_index_document(&d.digest)?.manifests);
+            } else if is_manifest(&d.media_type) {
+                let manifest = self.read_manifest(&d.digest)?;
+                pending.push(manifest.config);
+                pending.extend(manifest.layers);
+            }
+        }
+        Ok(missing)
+    }
+
     /// Every blob a manifest or index needs, itself included, as far as they are present.
     pub fn referenced_blobs(
         &self,
@@ -389,8 +412,8 @@ impl Store {
     pub fn prune(&self) -> Result<PruneStats, StoreError> {
         let _lock = self.lock_exclusive()?;
         let mut keep = BTreeSet::new();
-        for image in self.list()? {
-            self.collect(&image.descriptor, &mut keep)?;
+        for descriptor in self.read_index()?.manifests {
+            self.collect(&descriptor, &mut keep)?;
         }
         let mut stats = PruneStats::default();
         let blobs_dir = self.layout_dir().join("blobs/sha256");
