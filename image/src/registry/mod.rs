@@ -248,6 +248,18 @@ impl RegistryClient {
     }
 }
 
+/// Takes the store's shared lock without blocking the async runtime (it waits while `prune`
+/// runs).
+pub(crate) async fn lock_shared(
+    store: &crate::store::Store,
+) -> Result<crate::store::StoreLock, RegistryError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.lock_shared())
+        .await
+        .map_err(|e| RegistryError::Config(format!("lock task failed: {e}")))?
+        .map_err(RegistryError::from)
+}
+
 /// Turns `oci-client`'s error into ours, without credentials, naming the reference.
 pub(crate) fn classify(
     reference: &Reference,

@@ -40,10 +40,7 @@ pub async fn pull(
     options: &PullOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Pulled, RegistryError> {
-    let lock_store = store.clone();
-    let _lock = tokio::task::spawn_blocking(move || lock_store.lock_shared())
-        .await
-        .map_err(|e| RegistryError::Config(format!("lock task failed: {e}")))??;
+    let _lock = super::lock_shared(store).await?;
     let top = client.fetch_manifest(reference, progress.as_ref()).await?;
     let (manifest_bytes, descriptor, index) = if is_index(&top.media_type) {
         let parsed: Index =

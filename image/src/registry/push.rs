@@ -21,10 +21,7 @@ pub async fn push(
     target: &Reference,
     progress: Arc<dyn Progress>,
 ) -> Result<Digest, RegistryError> {
-    let lock_store = store.clone();
-    let _lock = tokio::task::spawn_blocking(move || lock_store.lock_shared())
-        .await
-        .map_err(|e| RegistryError::Config(format!("lock task failed: {e}")))??;
+    let _lock = super::lock_shared(store).await?;
     let source = image
         .descriptor
         .annotations

@@ -896,10 +896,7 @@ impl<'a> Builder<'a> {
             .map(str::to_owned)
             .collect();
         if !unused.is_empty() {
-            let span = self
-                .base
-                .as_ref()
-                .map_or(Span::default(), |_| Span::default());
+            let span = Span::default();
             self.push(
                 Diagnostic::warning(
                     span,
