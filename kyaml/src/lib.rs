@@ -1,0 +1,1 @@
+//! YAML and JSON as Kubernetes tools read and write them.

@@ -1,0 +1,1 @@
+//! Image discovery for ClusterImages.

@@ -1,0 +1,1 @@
+//! The Sprig template function library for gotemplate.
