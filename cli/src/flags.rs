@@ -151,12 +151,39 @@ pub struct TagArgs {
     pub targets: Vec<String>,
 }
 
-/// `images`
+/// `images`: the local images, or (given a build context) the images a build would cache.
 #[derive(Debug, Args)]
 pub struct ImagesArgs {
+    /// A build context: list the container images a build of it would cache (found in
+    /// manifests/, image lists, charts/, application/apps/ and images/), instead of the
+    /// images in the local store.
+    pub context: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// A values file for a chart of the context, as CHART=FILE (CHART: its Chart.yaml name
+    /// or its path in the context). Repeatable, applied in order.
+    #[arg(long = "values", value_name = "CHART=FILE")]
+    pub values: Vec<String>,
+    /// A value for a chart, in Helm's --set syntax, as CHART.KEY=VALUE. Repeatable.
+    #[arg(long = "set", value_name = "CHART.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Like --set, but the value is always a string.
+    #[arg(long = "set-string", value_name = "CHART.KEY=VALUE")]
+    pub set_string: Vec<String>,
+    /// An extra image list file (one reference per line). Repeatable.
+    #[arg(long = "image-list", value_name = "FILE")]
+    pub image_lists: Vec<PathBuf>,
+    /// A file of images not to cache (one reference per line), besides the context's
+    /// .sealerignore. Repeatable.
+    #[arg(long = "ignored-image-list", value_name = "FILE")]
+    pub ignored_image_lists: Vec<PathBuf>,
+    /// Show where each image was found.
+    #[arg(long)]
+    pub why: bool,
+    /// Fail (exit 1) when a chart could only be scanned partially.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `inspect`

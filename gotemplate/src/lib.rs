@@ -8,10 +8,17 @@
 //! functions registered in a [`Functions`] table; the ones that render templates themselves
 //! (`include`, `tpl`) reach the executor through [`Runtime`].
 
+pub mod exec;
+pub mod fmt;
+pub mod parse;
+mod strconv;
+mod template;
 pub mod value;
 
 use std::collections::HashMap;
 
+pub use exec::{ExecOptions, MissingKey};
+pub use template::Templates;
 pub use value::{IntKind, Map, Object, Value};
 
 /// A template function, as registered in Go's `FuncMap`.
@@ -35,6 +42,77 @@ pub trait Runtime {
 #[derive(Clone, Default)]
 pub struct Functions {
     table: HashMap<&'static str, Function>,
+    signatures: HashMap<&'static str, Signature>,
+}
+
+/// The Go type of a function parameter, when a function declares its [`Signature`].
+///
+/// The executor then treats arguments as Go does for a typed parameter: literals must be
+/// of the right kind (`expected integer; found "x"`), other values must have the type
+/// (`wrong type for value; expected string; got float64`), and `nil` is accepted only
+/// where Go accepts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgType {
+    /// `interface {}`: anything.
+    Any,
+    /// `string`.
+    String,
+    /// `bool`.
+    Bool,
+    /// `int`.
+    Int,
+    /// `int64`.
+    Int64,
+    /// `float64`.
+    Float64,
+    /// A map type, named as Go prints it (`map[string]interface {}`, `chartutil.Values`).
+    Map(&'static str),
+    /// A slice type, named as Go prints it (`[]interface {}`).
+    List(&'static str),
+}
+
+impl ArgType {
+    /// The Go type name, as error messages print it.
+    pub fn go_name(&self) -> &'static str {
+        match self {
+            ArgType::Any => "interface {}",
+            ArgType::String => "string",
+            ArgType::Bool => "bool",
+            ArgType::Int => "int",
+            ArgType::Int64 => "int64",
+            ArgType::Float64 => "float64",
+            ArgType::Map(name) | ArgType::List(name) => name,
+        }
+    }
+}
+
+/// A function's Go parameter list: fixed parameters, then optionally a variadic one.
+/// With it, the executor reports Go's `wrong number of args for NAME: want N got M` and
+/// checks argument types before the call.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Signature {
+    /// The fixed parameters.
+    pub params: Vec<ArgType>,
+    /// The type of each variadic argument (`...T`), if the function is variadic.
+    pub variadic: Option<ArgType>,
+}
+
+impl Signature {
+    /// Fixed parameters only.
+    pub fn fixed(params: &[ArgType]) -> Self {
+        Signature {
+            params: params.to_vec(),
+            variadic: None,
+        }
+    }
+
+    /// Fixed parameters followed by `...variadic`.
+    pub fn variadic(params: &[ArgType], variadic: ArgType) -> Self {
+        Signature {
+            params: params.to_vec(),
+            variadic: Some(variadic),
+        }
+    }
 }
 
 impl Functions {
@@ -56,6 +134,27 @@ impl Functions {
     /// Whether a function of this name is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.table.contains_key(name)
+    }
+
+    /// Adds or replaces a function together with its Go parameter types.
+    pub fn insert_typed(&mut self, name: &'static str, function: Function, signature: Signature) {
+        self.table.insert(name, function);
+        self.signatures.insert(name, signature);
+    }
+
+    /// Declares the Go parameter types of a function (registered or not yet).
+    pub fn set_signature(&mut self, name: &'static str, signature: Signature) {
+        self.signatures.insert(name, signature);
+    }
+
+    /// The declared parameter types of a function, if any.
+    pub fn signature(&self, name: &str) -> Option<&Signature> {
+        self.signatures.get(name)
+    }
+
+    /// The names of the registered functions (in no particular order).
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.table.keys().copied()
     }
 }
 
@@ -79,7 +178,18 @@ pub struct Error {
 
 impl Error {
     /// The message in Go's format: `template: NAME:LINE:COL: executing "NAME" at <X>: MESSAGE`.
+    ///
+    /// An error with an empty `template` (such as Go's `no template "x" associated with
+    /// template "y"`) prints as `template: MESSAGE`.
     pub fn go_message(&self) -> String {
+        if self.template.is_empty() && self.line.is_none() && self.context.is_none() {
+            let mut text = String::from("template: ");
+            if let Some(function) = &self.function {
+                text.push_str(&format!("error calling {function}: "));
+            }
+            text.push_str(&self.message);
+            return text;
+        }
         let mut text = format!("template: {}", self.template);
         if let Some(line) = self.line {
             text.push_str(&format!(":{line}"));

@@ -3,6 +3,7 @@
 //! or an in-memory tree in tests).
 
 use std::collections::BTreeMap;
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 /// What a context path is.
@@ -35,6 +36,23 @@ pub trait ContextView {
             None => {}
         }
         files
+    }
+
+    /// The contents of the file at `path`. The default reads through [`ContextView::open`];
+    /// a view that can do neither answers `Unsupported`.
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open(path)?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// A reader over the file at `path`, for files too large to hold in memory (image
+    /// archives). The default answers `Unsupported`; views override it or [`ContextView::read`].
+    fn open(&self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{path}: this context view cannot read files"),
+        ))
     }
 }
 
@@ -119,6 +137,14 @@ impl ContextView for DirContext {
         })
     }
 
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.path(path))
+    }
+
+    fn open(&self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(std::fs::File::open(self.path(path))?))
+    }
+
     fn list(&self, path: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.path(path)) else {
             return Vec::new();
@@ -132,10 +158,12 @@ impl ContextView for DirContext {
     }
 }
 
-/// An in-memory context: a set of paths and their kinds (parents are implied directories).
+/// An in-memory context: a set of paths and their kinds (parents are implied directories),
+/// with optional file contents (a file added without contents reads as empty).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryContext {
     entries: BTreeMap<String, EntryKind>,
+    contents: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryContext {
@@ -157,6 +185,15 @@ impl MemoryContext {
         self.with(path, EntryKind::File)
     }
 
+    /// Adds a file with its contents, and its parent directories.
+    #[must_use]
+    pub fn with_content(mut self, path: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.insert(path, EntryKind::File);
+        self.contents
+            .insert(path.trim_matches('/').to_owned(), bytes.into());
+        self
+    }
+
     /// Adds an entry and its parent directories.
     pub fn insert(&mut self, path: &str, kind: EntryKind) {
         let path = path.trim_matches('/');
@@ -175,6 +212,24 @@ impl ContextView for MemoryContext {
             return Some(EntryKind::Dir);
         }
         self.entries.get(path).copied()
+    }
+
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        match self.entries.get(path) {
+            Some(EntryKind::File) => Ok(self.contents.get(path).cloned().unwrap_or_default()),
+            Some(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{path}: not a regular file"),
+            )),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{path}: no such file in the context"),
+            )),
+        }
+    }
+
+    fn open(&self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(io::Cursor::new(self.read(path)?)))
     }
 
     fn list(&self, path: &str) -> Vec<String> {
@@ -220,6 +275,23 @@ mod tests {
     }
 
     #[test]
+    fn memory_context_reads_contents() {
+        let ctx = MemoryContext::new()
+            .with_content("a/b.yaml", "x: 1")
+            .with_file("a/empty");
+        assert_eq!(ctx.read("a/b.yaml").unwrap(), b"x: 1");
+        assert!(ctx.read("a/empty").unwrap().is_empty());
+        assert!(ctx.read("a").is_err());
+        assert!(ctx.read("missing").is_err());
+        let mut text = String::new();
+        ctx.open("a/b.yaml")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "x: 1");
+    }
+
+    #[test]
     fn dir_context_reads_disk() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("x/y")).unwrap();
@@ -228,5 +300,8 @@ mod tests {
         assert_eq!(ctx.kind("x"), Some(EntryKind::Dir));
         assert_eq!(ctx.walk_files("x"), vec!["y/f.sh"]);
         assert_eq!(ctx.kind("missing"), None);
+        std::fs::write(dir.path().join("x/y/f.sh"), "echo").unwrap();
+        assert_eq!(ctx.read("x/y/f.sh").unwrap(), b"echo");
+        assert!(ctx.read("missing").is_err());
     }
 }

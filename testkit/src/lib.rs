@@ -7,6 +7,7 @@
 //! - [`skopeo`] runs `/usr/bin/skopeo` against such loopback registries (TLS verification off,
 //!   no signature policy) and returns its output or panics with its error.
 //! - [`http`] sends a plain `GET` to a loopback server, for checks skopeo cannot make.
+//! - [`template_cases`] reads the template case tables and runs them, reporting every failure.
 //! - [`images`] writes test images of seeded random data as OCI layouts (one platform or an
 //!   index of several), for skopeo to push into a test registry.
 
@@ -14,3 +15,4 @@ pub mod http;
 pub mod images;
 pub mod registry;
 pub mod skopeo;
+pub mod template_cases;

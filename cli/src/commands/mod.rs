@@ -4,6 +4,7 @@ pub mod archive;
 pub mod auth;
 pub mod images;
 pub mod parse;
+pub mod scan;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Pull(args) => runtime()?.block_on(images::pull(global, &args)),
         Command::Push(args) => runtime()?.block_on(images::push(global, &args)),
         Command::Tag(args) => images::tag(global, &args),
+        Command::Images(args) if args.context.is_some() => scan::images_of_context(&args),
         Command::Images(args) => images::list(global, &args),
         Command::Inspect(args) => images::inspect(global, &args),
         Command::Rmi(args) => images::rmi(global, &args),
