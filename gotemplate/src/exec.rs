@@ -8,7 +8,17 @@
 //! `missingkey=zero`). Field access on the first yields no value, on the second it fails
 //! with `nil pointer evaluating interface {}.x`. [`Slot`] keeps that distinction.
 
+#![allow(
+    // Go's int is 64 bits; lengths and indexes convert between usize and i64 as in Go.
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    // Errors are boxed on purpose: they are large and rare, results are hot.
+    clippy::unnecessary_box_returns
+)]
+
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use crate::parse::{
@@ -40,6 +50,11 @@ pub struct ExecOptions {
     /// How deeply `{{template}}` calls (and `include`/`tpl` runs through [`Runtime`]) may
     /// nest before failing with `exceeded maximum template depth (N)`.
     pub max_depth: usize,
+    /// How many nodes one execution may visit (counting those run through [`Runtime`])
+    /// before failing with `exceeded maximum number of steps (N)`; `None` (the default,
+    /// as in Go) for no limit. A bound for untrusted input: `{{range 10000000000}}` or
+    /// templates that call themselves twice would otherwise run for ages.
+    pub max_steps: Option<u64>,
 }
 
 impl Default for ExecOptions {
@@ -47,6 +62,7 @@ impl Default for ExecOptions {
         ExecOptions {
             missing_key: MissingKey::Invalid,
             max_depth: 1000,
+            max_steps: None,
         }
     }
 }
@@ -194,10 +210,12 @@ struct State<'a> {
     node: At<'a>,
     vars: Vec<(&'a str, Slot)>,
     depth: usize,
+    steps: u64,
     out: String,
 }
 
-type Result<T> = std::result::Result<T, Error>;
+/// Errors travel boxed inside the executor (the public API returns [`Error`]).
+type Result<T> = std::result::Result<T, Box<Error>>;
 
 /// Executes `tree` of `set` with `dot`, appending to `out`.
 pub(crate) fn execute_tree(
@@ -216,6 +234,7 @@ pub(crate) fn execute_tree(
         node: At::None,
         vars: vec![("$", dot.clone())],
         depth: 0,
+        steps: 0,
         out: std::mem::take(out),
     };
     let result = state.walk_list(&dot, &tree.root);
@@ -225,6 +244,7 @@ pub(crate) fn execute_tree(
 
 /// Parses `text` as the template `name` on top of `set` (and `overlays`) and executes it:
 /// Helm's `tpl`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn execute_text_in(
     set: &Templates,
     overlays: &[&Overlay],
@@ -233,6 +253,7 @@ pub(crate) fn execute_text_in(
     dot: Value,
     options: &ExecOptions,
     depth: usize,
+    steps: &mut u64,
 ) -> Result<String> {
     let trees = parse::parse(name, text, set.functions())?;
     let mut overlay: Overlay = HashMap::new();
@@ -262,9 +283,12 @@ pub(crate) fn execute_text_in(
         node: At::None,
         vars: vec![("$", dot.clone())],
         depth,
+        steps: *steps,
         out: String::new(),
     };
-    with_stack(|| state.walk_list(&dot, &top.root))?;
+    let result = with_stack(|| state.walk_list(&dot, &top.root));
+    *steps = state.steps;
+    result?;
     Ok(state.out)
 }
 
@@ -289,33 +313,44 @@ impl<'a> State<'a> {
         self.node = node;
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
+    fn error(&self, message: impl Into<String>) -> Box<Error> {
         self.error_with(None, message.into())
     }
 
-    fn error_with(&self, function: Option<&str>, message: String) -> Error {
+    fn error_with(&self, function: Option<&str>, message: String) -> Box<Error> {
         if let At::None = self.node {
-            return Error {
+            return Box::new(Error {
                 template: self.tree.name.clone(),
                 line: None,
                 column: None,
                 context: None,
                 function: function.map(str::to_string),
                 message,
-            };
+            });
         }
         let (line, column) = self.tree.location(self.node.pos());
-        Error {
+        Box::new(Error {
             template: self.tree.parse_name.to_string(),
             line: Some(line),
             column: Some(column),
             context: Some(self.node.text()),
             function: function.map(str::to_string),
             message,
-        }
+        })
     }
 
     // ---- walking ----
+
+    /// Counts one step against [`ExecOptions::max_steps`].
+    fn step(&mut self) -> Result<()> {
+        self.steps += 1;
+        if let Some(limit) = self.options.max_steps
+            && self.steps > limit
+        {
+            return Err(self.error(format!("exceeded maximum number of steps ({limit})")));
+        }
+        Ok(())
+    }
 
     fn walk_list(&mut self, dot: &Slot, list: &'a ListNode) -> Result<Flow> {
         for node in &list.nodes {
@@ -329,6 +364,7 @@ impl<'a> State<'a> {
 
     fn walk(&mut self, dot: &Slot, node: &'a Node) -> Result<Flow> {
         self.at(At::Node(node));
+        self.step()?;
         match node {
             Node::Text(text) => self.out.push_str(&text.text),
             Node::Action(action) => {
@@ -388,7 +424,7 @@ impl<'a> State<'a> {
                 ran = true;
                 for (index, item) in items.iter().enumerate() {
                     let index = Slot::Val(Value::int(index as i64));
-                    if self.one_iteration(range, mark, index, Slot::Iface(item.clone()))? {
+                    if self.one_iteration(range, mark, index, &Slot::Iface(item.clone()))? {
                         break;
                     }
                 }
@@ -398,7 +434,7 @@ impl<'a> State<'a> {
                 for (index, byte) in bytes.iter().enumerate() {
                     let index = Slot::Val(Value::int(index as i64));
                     let element = Slot::Val(Value::int(i64::from(*byte)));
-                    if self.one_iteration(range, mark, index, element)? {
+                    if self.one_iteration(range, mark, index, &element)? {
                         break;
                     }
                 }
@@ -412,7 +448,7 @@ impl<'a> State<'a> {
                     .collect();
                 for (key, item) in entries {
                     let key = Slot::Val(Value::string(key));
-                    if self.one_iteration(range, mark, key, Slot::Iface(item))? {
+                    if self.one_iteration(range, mark, key, &Slot::Iface(item))? {
                         break;
                     }
                 }
@@ -424,7 +460,7 @@ impl<'a> State<'a> {
                     ran = true;
                     for (key, item) in entries {
                         let key = Slot::Val(Value::string(key));
-                        if self.one_iteration(range, mark, key, Slot::from_result(item))? {
+                        if self.one_iteration(range, mark, key, &Slot::from_result(item))? {
                             break;
                         }
                     }
@@ -440,7 +476,7 @@ impl<'a> State<'a> {
                     ran = true;
                     for index in 0..*count {
                         let element = Slot::Val(Value::Int(index, *kind));
-                        if self.one_iteration(range, mark, Slot::Invalid, element)? {
+                        if self.one_iteration(range, mark, Slot::Invalid, &element)? {
                             break;
                         }
                     }
@@ -469,8 +505,9 @@ impl<'a> State<'a> {
         range: &'a BranchNode,
         mark: usize,
         index: Slot,
-        element: Slot,
+        element: &Slot,
     ) -> Result<bool> {
+        self.step()?;
         let decl = &range.pipe.decl;
         if !decl.is_empty() {
             if range.pipe.is_assign {
@@ -492,7 +529,7 @@ impl<'a> State<'a> {
                 self.vars[second].1 = index;
             }
         }
-        let flow = self.walk_list(&element, &range.list)?;
+        let flow = self.walk_list(element, &range.list)?;
         self.vars.truncate(mark);
         Ok(flow == Flow::Break)
     }
@@ -537,7 +574,6 @@ impl<'a> State<'a> {
                 self.out.push_str(text);
             }
             Slot::Val(Value::Int(number, _)) | Slot::Iface(Value::Int(number, _)) => {
-                use std::fmt::Write as _;
                 let _ = write!(self.out, "{number}");
             }
             Slot::Val(other) | Slot::Iface(other) => self.out.push_str(&other.to_go_string()),
@@ -708,7 +744,7 @@ impl<'a> State<'a> {
         let value = self.var_value(&variable.ident[0])?;
         if variable.ident.len() == 1 {
             if !args.is_empty() || final_value.is_some() {
-                return Err(self.error(format!("can't give argument to non-function {}", variable)));
+                return Err(self.error(format!("can't give argument to non-function {variable}")));
             }
             return Ok(value);
         }
@@ -770,14 +806,7 @@ impl<'a> State<'a> {
                 let found = map.borrow().get(name).cloned();
                 match found {
                     Some(item) => Ok(Slot::Iface(item)),
-                    None => match self.options.missing_key {
-                        MissingKey::Invalid => Ok(Slot::Invalid),
-                        MissingKey::Zero => Ok(Slot::Iface(Value::Nil)),
-                        MissingKey::Error => Err(self.error(format!(
-                            "map has no entry for key {}",
-                            crate::strconv::quote(name)
-                        ))),
-                    },
+                    None => self.missing_key(name),
                 }
             }
             Value::Object(object) => {
@@ -809,6 +838,20 @@ impl<'a> State<'a> {
                     }
                     None => {
                         self.at(node);
+                        if object.kind() == "map"
+                            && let Some(entries) = object.entries()
+                        {
+                            // A map type with methods (Helm's `.Files`): other names are keys.
+                            if has_args {
+                                return Err(
+                                    self.error(format!("{name} is not a method but has arguments"))
+                                );
+                            }
+                            return match entries.into_iter().find(|(key, _)| key == name) {
+                                Some((_, item)) => Ok(Slot::Iface(item)),
+                                None => self.missing_key(name),
+                            };
+                        }
                         Err(self.error(format!(
                             "can't evaluate field {name} in type {}",
                             object.type_name()
@@ -823,6 +866,18 @@ impl<'a> State<'a> {
                 } else {
                     other.type_name()
                 }
+            ))),
+        }
+    }
+
+    /// What a missing map key yields, per [`ExecOptions::missing_key`].
+    fn missing_key(&self, name: &str) -> Result<Slot> {
+        match self.options.missing_key {
+            MissingKey::Invalid => Ok(Slot::Invalid),
+            MissingKey::Zero => Ok(Slot::Iface(Value::Nil)),
+            MissingKey::Error => Err(self.error(format!(
+                "map has no entry for key {}",
+                crate::strconv::quote(name)
             ))),
         }
     }
@@ -886,7 +941,7 @@ impl<'a> State<'a> {
         self.validate_type(value, ty)
     }
 
-    fn literal_type_error(&self, arg: &Arg, ty: ArgType) -> Error {
+    fn literal_type_error(&self, arg: &Arg, ty: ArgType) -> Box<Error> {
         let expected = match ty {
             ArgType::Bool => "bool",
             ArgType::String => "string",
@@ -1090,8 +1145,7 @@ impl<'a> State<'a> {
         final_value: Option<Slot>,
     ) -> Result<Slot> {
         let (fixed, variadic) = match name {
-            "and" | "or" | "index" | "slice" | "eq" | "call" => (1, true),
-            "printf" => (1, true),
+            "and" | "or" | "index" | "slice" | "eq" | "call" | "printf" => (1, true),
             "print" | "println" | "html" | "js" | "urlquery" => (0, true),
             "not" | "len" => (1, false),
             _ => (2, false), // ne lt le gt ge
@@ -1208,7 +1262,7 @@ impl<'a> State<'a> {
         }
     }
 
-    fn depth_error(&self) -> Error {
+    fn depth_error(&self) -> Box<Error> {
         self.error(format!(
             "exceeded maximum template depth ({})",
             self.options.max_depth
@@ -1222,7 +1276,7 @@ impl Runtime for State<'_> {
             return Err(self.set.no_template(name));
         };
         if self.depth >= self.options.max_depth {
-            return Err(self.depth_error());
+            return Err(*self.depth_error());
         }
         let dot = Slot::from_value(dot);
         let mut child = State {
@@ -1233,9 +1287,12 @@ impl Runtime for State<'_> {
             node: At::None,
             vars: vec![("$", dot.clone())],
             depth: self.depth + 1,
+            steps: self.steps,
             out: String::new(),
         };
-        with_stack(|| child.walk_list(&dot, &tree.root))?;
+        let result = with_stack(|| child.walk_list(&dot, &tree.root));
+        self.steps = child.steps;
+        result.map_err(|error| *error)?;
         Ok(child.out)
     }
 
@@ -1246,9 +1303,10 @@ impl Runtime for State<'_> {
         dot: Value,
     ) -> std::result::Result<String, Error> {
         if self.depth >= self.options.max_depth {
-            return Err(self.depth_error());
+            return Err(*self.depth_error());
         }
-        execute_text_in(
+        let mut steps = self.steps;
+        let result = execute_text_in(
             self.set,
             &self.overlays,
             name,
@@ -1256,7 +1314,10 @@ impl Runtime for State<'_> {
             dot,
             self.options,
             self.depth + 1,
-        )
+            &mut steps,
+        );
+        self.steps = steps;
+        result.map_err(|error| *error)
     }
 }
 
@@ -1391,6 +1452,10 @@ fn builtin_slice(item: &Slot, indexes: &[Slot]) -> std::result::Result<Slot, Str
     };
     let mut bounds = [0, length, 0];
     for (position, index) in indexes.iter().enumerate() {
+        // Unlike index, slice does not look inside an interface (a map entry, a list element).
+        if let Slot::Iface(_) = index {
+            return Err("cannot index slice/array with type interface {}".into());
+        }
         bounds[position] = index_arg(index, length)?;
     }
     if bounds[0] > bounds[1] {
@@ -1455,16 +1520,7 @@ fn builtin_eq(arg1: &Slot, rest: &[Slot]) -> std::result::Result<bool, String> {
     for arg in rest {
         let b = concrete(arg);
         let k2 = basic_kind(b);
-        let truth = if k1 != k2 {
-            if let (Some(a), Some(b)) = (a, b) {
-                return Err(format!(
-                    "incompatible types for comparison: {} and {}",
-                    a.type_name(),
-                    b.type_name()
-                ));
-            }
-            false
-        } else {
+        let truth = if k1 == k2 {
             match (a, b) {
                 (Some(Value::Bool(x)), Some(Value::Bool(y))) => x == y,
                 (Some(Value::Int(x, _)), Some(Value::Int(y, _))) => x == y,
@@ -1497,6 +1553,15 @@ fn builtin_eq(arg1: &Slot, rest: &[Slot]) -> std::result::Result<bool, String> {
                     }
                 }
             }
+        } else {
+            if let (Some(a), Some(b)) = (a, b) {
+                return Err(format!(
+                    "incompatible types for comparison: {} and {}",
+                    a.type_name(),
+                    b.type_name()
+                ));
+            }
+            false
         };
         if truth {
             return Ok(true);
@@ -1581,10 +1646,14 @@ pub fn js_escape(text: &str) -> String {
             '>' => out.push_str("\\u003E"),
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
             c if (c as u32) < 0x80 => out.push(c),
             c if crate::strconv::is_print(c) => out.push(c),
-            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
         }
     }
     out
@@ -1599,7 +1668,9 @@ pub fn url_query_escape(text: &str) -> String {
                 out.push(char::from(byte));
             }
             b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
         }
     }
     out

@@ -7,6 +7,17 @@
 //! `[]uint8`, and an [`Object`](crate::Object) prints through its `display` (Go's
 //! `String()` method).
 
+#![allow(
+    // Go's fmt works on int64/uint64 bit patterns, widths and precisions; the casts mirror its conversions.
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::struct_excessive_bools
+)]
+
+use std::fmt::Write as _;
+
 use crate::strconv;
 use crate::value::format_go_float;
 use crate::{IntKind, Value};
@@ -392,7 +403,7 @@ impl Printer {
                         if index > 0 {
                             self.buf.push_str(", ");
                         }
-                        self.print_value(item, verb, depth + 1);
+                        crate::parse::with_stack(|| self.print_value(item, verb, depth + 1));
                     }
                     self.buf.push('}');
                 } else {
@@ -401,7 +412,7 @@ impl Printer {
                         if index > 0 {
                             self.buf.push(' ');
                         }
-                        self.print_value(item, verb, depth + 1);
+                        crate::parse::with_stack(|| self.print_value(item, verb, depth + 1));
                     }
                     self.buf.push(']');
                 }
@@ -427,7 +438,7 @@ impl Printer {
                     }
                     self.fmt_string_verb(key, verb, &Value::string(key.as_str()));
                     self.buf.push(':');
-                    self.print_value(item, verb, depth + 1);
+                    crate::parse::with_stack(|| self.print_value(item, verb, depth + 1));
                 }
                 self.buf.push(if self.flags.sharp_v { '}' } else { ']' });
             }
@@ -477,10 +488,10 @@ impl Printer {
     }
 
     fn truncate<'t>(&self, text: &'t str) -> &'t str {
-        if self.flags.prec_present {
-            if let Some((index, _)) = text.char_indices().nth(self.flags.prec) {
-                return &text[..index];
-            }
+        if self.flags.prec_present
+            && let Some((index, _)) = text.char_indices().nth(self.flags.prec)
+        {
+            return &text[..index];
         }
         text
     }
@@ -708,11 +719,7 @@ impl Printer {
                     buf.push(b'b');
                     buf.push(b'0');
                 }
-                8 => {
-                    if buf.last() != Some(&b'0') {
-                        buf.push(b'0');
-                    }
-                }
+                8 if buf.last() != Some(&b'0') => buf.push(b'0'),
                 16 => {
                     buf.push(digits[16]);
                     buf.push(b'0');
@@ -752,7 +759,7 @@ impl Printer {
     fn fmt_qc(&mut self, value: u64) {
         let code = u32::try_from(value)
             .ok()
-            .filter(|&code| code <= 0x10FFFF)
+            .filter(|&code| code <= 0x0010_FFFF)
             .map_or(0xFFFD, i64::from);
         let character = u32::try_from(code)
             .ok()
@@ -779,11 +786,11 @@ impl Printer {
         }
         let mut text = format!("U+{hex}");
         if self.flags.sharp
-            && value <= 0x10FFFF
+            && value <= 0x0010_FFFF
             && let Some(character) = char::from_u32(value as u32)
             && strconv::is_print(character)
         {
-            text.push_str(&format!(" '{character}'"));
+            let _ = write!(text, " '{character}'");
         }
         let zero = self.flags.zero;
         self.flags.zero = false;

@@ -28,6 +28,7 @@ pub use value::{IntKind, Map, Object, Value};
 pub type Function = fn(&mut dyn Runtime, &[Value]) -> Result<Value, String>;
 
 /// What a [`Function`] can ask of the template run that called it.
+#[allow(clippy::result_large_err)] // Error is the crate's public error type.
 pub trait Runtime {
     /// Executes the template `name` of the current set with `dot` as its data, returning
     /// its output (Helm's `include`).
@@ -166,7 +167,8 @@ pub struct Error {
     pub template: String,
     /// 1-based line in that template, when known.
     pub line: Option<usize>,
-    /// 1-based column, when known.
+    /// Column, when known, as Go counts it: the byte offset of the node from the start of
+    /// its line (the first column is 0).
     pub column: Option<usize>,
     /// The expression being evaluated (`<.Values.x>` in Go's messages), when executing.
     pub context: Option<String>,
@@ -182,27 +184,28 @@ impl Error {
     /// An error with an empty `template` (such as Go's `no template "x" associated with
     /// template "y"`) prints as `template: MESSAGE`.
     pub fn go_message(&self) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::from("template: ");
         if self.template.is_empty() && self.line.is_none() && self.context.is_none() {
-            let mut text = String::from("template: ");
             if let Some(function) = &self.function {
-                text.push_str(&format!("error calling {function}: "));
+                let _ = write!(text, "error calling {function}: ");
             }
             text.push_str(&self.message);
             return text;
         }
-        let mut text = format!("template: {}", self.template);
+        text.push_str(&self.template);
         if let Some(line) = self.line {
-            text.push_str(&format!(":{line}"));
+            let _ = write!(text, ":{line}");
             if let Some(column) = self.column {
-                text.push_str(&format!(":{column}"));
+                let _ = write!(text, ":{column}");
             }
         }
         text.push_str(": ");
         if let Some(context) = &self.context {
-            text.push_str(&format!("executing \"{}\" at <{context}>: ", self.template));
+            let _ = write!(text, "executing \"{}\" at <{context}>: ", self.template);
         }
         if let Some(function) = &self.function {
-            text.push_str(&format!("error calling {function}: "));
+            let _ = write!(text, "error calling {function}: ");
         }
         text.push_str(&self.message);
         text

@@ -2,6 +2,15 @@
 //! `ParseUint` and `ParseFloat` with Go's syntax, `Unquote`, `UnquoteChar`) and quoting
 //! (`Quote`, `QuoteToASCII`, `QuoteRune`, `CanBackquote`).
 
+#![allow(
+    // Go's strconv works on bytes, runes and 64-bit bit patterns; the casts mirror its conversions.
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
+use std::fmt::Write as _;
+
 /// Go's `strconv.ErrSyntax` text.
 pub(crate) const INVALID_SYNTAX: &str = "invalid syntax";
 
@@ -442,7 +451,7 @@ pub(crate) fn is_print(character: char) -> bool {
         | 0x1D173..=0x1D17A
         | 0xE0001
         | 0xE0020..=0xE007F
-        | 0xF0000..=0x10FFFF)
+        | 0xF0000..=0x0010_FFFF)
 }
 
 fn append_escaped_rune(out: &mut String, character: char, quote: char, ascii_only: bool) {
@@ -471,11 +480,11 @@ fn append_escaped_rune(out: &mut String, character: char, quote: char, ascii_onl
         _ => {
             let code = character as u32;
             if code < 0x20 || code == 0x7f {
-                out.push_str(&format!("\\x{code:02x}"));
+                let _ = write!(out, "\\x{code:02x}");
             } else if code > 0xFFFF {
-                out.push_str(&format!("\\U{code:08x}"));
+                let _ = write!(out, "\\U{code:08x}");
             } else {
-                out.push_str(&format!("\\u{code:04x}"));
+                let _ = write!(out, "\\u{code:04x}");
             }
         }
     }

@@ -1,6 +1,9 @@
 //! A set of templates that can call each other (Go's `*template.Template` and its
 //! associated templates).
 
+// Error is the crate's public error type, returned as is.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -119,7 +122,7 @@ impl Templates {
         let Some(tree) = self.trees.get(name) else {
             return Err(self.no_template(name));
         };
-        exec::execute_tree(self, tree, dot, options, out)
+        exec::execute_tree(self, tree, dot, options, out).map_err(|error| *error)
     }
 
     /// Parses `text` as a new template called `name` that sees every template of the set
@@ -132,7 +135,8 @@ impl Templates {
         dot: Value,
         options: &ExecOptions,
     ) -> Result<String, Error> {
-        exec::execute_text_in(self, &[], name, text, dot, options, 0)
+        exec::execute_text_in(self, &[], name, text, dot, options, 0, &mut 0)
+            .map_err(|error| *error)
     }
 
     pub(crate) fn no_template(&self, name: &str) -> Error {

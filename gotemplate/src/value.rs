@@ -207,11 +207,11 @@ pub fn format_go_float(value: f64) -> String {
         .split_once('e')
         .expect("Rust's {:e} always has an exponent");
     let exponent: i32 = exponent.parse().expect("Rust's exponent is an integer");
-    if !(-4..6).contains(&exponent) {
+    if (-4..6).contains(&exponent) {
+        format!("{value}")
+    } else {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())
-    } else {
-        format!("{value}")
     }
 }
 

@@ -81,7 +81,7 @@ fn tpl(runtime: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
         ));
     }
     let output = runtime
-        .execute_text("tpl", text, args[1].clone())
+        .execute_text("gotpl", text, args[1].clone())
         .map_err(|error| {
             format!(
                 "error during tpl function execution for {text:?}: {}",

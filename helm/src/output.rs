@@ -82,12 +82,45 @@ pub struct Document {
 
 /// Splits a rendered file into documents as Helm does.
 pub fn split_documents(text: &str) -> Vec<String> {
-    SEPARATOR
-        .split(text.trim())
-        .map(str::trim)
-        .filter(|piece| !piece.is_empty())
-        .map(str::to_owned)
+    split_documents_with_lines(text)
+        .into_iter()
+        .map(|(_, document)| document)
         .collect()
+}
+
+/// Splits a rendered file into documents as Helm does, each with the 1-based line of the
+/// file its text starts on (Helm splits on `---` before any YAML parser sees the text, so
+/// `---# comment` separates documents too).
+pub fn split_documents_with_lines(text: &str) -> Vec<(usize, String)> {
+    let leading = text.len() - text.trim_start().len();
+    let trimmed = text.trim();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut push = |from: usize, to: usize| {
+        let piece = &trimmed[from..to];
+        let content = piece.trim();
+        if content.is_empty() {
+            return;
+        }
+        let offset = leading + from + (piece.len() - piece.trim_start().len());
+        let line = text[..offset].matches('\n').count() + 1;
+        pieces.push((line, content.to_owned()));
+    };
+    for separator in SEPARATOR.find_iter(trimmed) {
+        push(start, separator.start());
+        start = separator.end();
+    }
+    push(start, trimmed.len());
+    pieces
+}
+
+/// Whether a `helm.sh/hook` annotation names only events Helm knows (Helm silently drops a
+/// document naming any other).
+pub fn known_hook_events(events: &str) -> bool {
+    events
+        .split(',')
+        .map(|event| event.trim().to_lowercase())
+        .all(|event| HOOK_EVENTS.contains(&event.as_str()))
 }
 
 /// The documents of a render in the order `helm template` prints them.
@@ -130,11 +163,7 @@ pub fn documents(rendered: &Rendered) -> Result<Vec<Document>, HelmError> {
                 .unwrap_or_default();
             let hook = match field(&["metadata", "annotations", "helm.sh/hook"]) {
                 Some(Value::String(events)) => {
-                    let known = events
-                        .split(',')
-                        .map(|event| event.trim().to_lowercase())
-                        .all(|event| HOOK_EVENTS.contains(&event.as_str()));
-                    if !known {
+                    if !known_hook_events(&events) {
                         continue;
                     }
                     true
@@ -199,11 +228,40 @@ mod tests {
     #[test]
     fn documents_split_as_helm_splits_them() {
         assert_eq!(split_documents("a: 1\n---\nb: 2\n"), ["a: 1", "b: 2"]);
-        assert_eq!(split_documents("---\na: 1\n  ---  \n\n"), ["a: 1"]);
+        assert_eq!(split_documents("---\na: 1\n---  \n\n"), ["a: 1"]);
+        assert_eq!(
+            split_documents("a: 1\n  ---\n"),
+            ["a: 1\n  ---"],
+            "an indented --- does not separate"
+        );
         assert_eq!(
             split_documents("---\n\n---\nkind: Namespace"),
             ["---\nkind: Namespace"]
         );
         assert_eq!(split_documents("  \n"), Vec::<String>::new());
+        assert_eq!(
+            split_documents("a: 1\n---# note\nb: 2"),
+            ["a: 1", "# note\nb: 2"]
+        );
+    }
+
+    #[test]
+    fn documents_know_their_first_line() {
+        let text = "\n\n# head\na: 1\n---\n\nb: 2\n--- \nc: 3\n";
+        assert_eq!(
+            split_documents_with_lines(text),
+            [
+                (3, "# head\na: 1".to_owned()),
+                (7, "b: 2".to_owned()),
+                (9, "c: 3".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_hook_events_are_recognized() {
+        assert!(known_hook_events("pre-install, Post-Upgrade"));
+        assert!(known_hook_events("test"));
+        assert!(!known_hook_events("pre-install,crd-install"));
     }
 }

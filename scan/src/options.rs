@@ -34,6 +34,10 @@ pub struct ScanOptions {
     pub release_name: String,
     /// `.Release.Namespace` for rendering charts.
     pub namespace: String,
+    /// `--kube-version` for rendering charts; Helm's default when `None`.
+    pub kube_version: Option<String>,
+    /// `--api-versions` added to Helm's default set when rendering charts.
+    pub api_versions: Vec<String>,
     /// Bounds for every YAML text read.
     pub limits: Limits,
 }
@@ -47,6 +51,8 @@ impl Default for ScanOptions {
             chart_values: BTreeMap::new(),
             release_name: "release-name".into(),
             namespace: "default".into(),
+            kube_version: None,
+            api_versions: Vec::new(),
             limits: Limits::default(),
         }
     }

@@ -1,6 +1,16 @@
 //! Executor tests. Expected outputs and messages are Go's (`text/template` as of Go 1.23,
 //! which Helm builds with).
 
+#![allow(
+    clippy::unnecessary_wraps,
+    clippy::unreadable_literal,
+    clippy::approx_constant,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::unnecessary_literal_bound,
+    clippy::needless_raw_string_hashes
+)]
+
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -710,8 +720,12 @@ fn len_index_slice() {
         ("{{ slice nil 1 }}", "slice of untyped nil"),
         ("{{ slice 3 1 }}", "can't slice item of type int"),
         ("{{ slice .l 1 2 3 4 }}", "too many slice indexes: 4"),
+        (
+            "{{ slice .l .one }}",
+            "cannot index slice/array with type interface {}",
+        ),
     ] {
-        let got = err(template, r#"{"l":[1,2,3]}"#);
+        let got = err(template, r#"{"l":[1,2,3],"one":1}"#);
         assert!(
             got.ends_with(&format!("error calling slice: {message}")),
             "{template}: {got}"
@@ -1194,6 +1208,11 @@ fn objects_fields_and_methods() {
             .unwrap(),
         "2 [98] chart.Files"
     );
+    assert_eq!(run_objects("[{{ .Files.nope }}]").unwrap(), "[<no value>]");
+    assert_eq!(
+        run_objects("{{ .Files.nope 1 }}").unwrap_err(),
+        "template: t:1:9: executing \"t\" at <.Files.nope>: nope is not a method but has arguments"
+    );
     assert_eq!(
         run_objects("{{ range .Capabilities }}{{ end }}").unwrap_err(),
         "template: t:1:9: executing \"t\" at <.Capabilities>: range can't iterate over &{...}"
@@ -1263,5 +1282,30 @@ fn maps_are_shared_and_range_sees_a_snapshot() {
         set.execute("t", json(r#"{"m":{"a":1,"b":2}}"#), &ExecOptions::helm())
             .unwrap(),
         "ab|3"
+    );
+}
+
+#[test]
+fn step_limit_bounds_long_runs() {
+    let mut set = Templates::new(functions());
+    set.parse("t", "{{ range 100000000 }}{{ end }}").unwrap();
+    let options = ExecOptions {
+        max_steps: Some(1000),
+        ..ExecOptions::default()
+    };
+    let error = set.execute("t", Value::Nil, &options).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("exceeded maximum number of steps (1000)"),
+        "{error}"
+    );
+    set.parse("u", r#"{{ define "two" }}{{ include "two" . }}{{ include "two" . }}{{ end }}{{ include "two" . }}"#).unwrap();
+    let error = set.execute("u", Value::Nil, &options).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("exceeded maximum number of steps (1000)"),
+        "{error}"
     );
 }

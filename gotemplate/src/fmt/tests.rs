@@ -1,6 +1,16 @@
 //! `fmt` tests; every expected string is what Go's `fmt.Sprintf` prints for the same
 //! operands (JSON numbers are float64, literals in templates are int).
 
+#![allow(
+    clippy::unnecessary_wraps,
+    clippy::unreadable_literal,
+    clippy::approx_constant,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::unnecessary_literal_bound,
+    clippy::needless_raw_string_hashes
+)]
+
 use std::collections::BTreeMap;
 
 use super::{format_value, sprint, sprintf, sprintln};

@@ -1,6 +1,13 @@
 //! The lexer, a transcription of Go's `text/template/parse/lex.go` state machine that is
 //! pulled one item at a time (no goroutine, no regular expressions).
 
+#![allow(
+    // Runes are i32 as in Go's lexer (with -1 for EOF); the casts mirror its conversions.
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
@@ -245,14 +252,19 @@ impl<'s> Lexer<'s> {
             self.at_eof = true;
             return EOF;
         }
+        let byte = self.input.as_bytes()[self.pos];
+        if byte < 0x80 {
+            self.pos += 1;
+            if byte == b'\n' {
+                self.line += 1;
+            }
+            return i32::from(byte);
+        }
         let character = self.input[self.pos..]
             .chars()
             .next()
             .expect("pos is on a char boundary inside the input");
         self.pos += character.len_utf8();
-        if character == '\n' {
-            self.line += 1;
-        }
         character as i32
     }
 
@@ -264,11 +276,16 @@ impl<'s> Lexer<'s> {
 
     fn backup(&mut self) {
         if !self.at_eof && self.pos > 0 {
+            let byte = self.input.as_bytes()[self.pos - 1];
+            if byte < 0x80 {
+                self.pos -= 1;
+                if byte == b'\n' {
+                    self.line -= 1;
+                }
+                return;
+            }
             let character = self.input[..self.pos].chars().next_back().expect("pos > 0");
             self.pos -= character.len_utf8();
-            if character == '\n' {
-                self.line -= 1;
-            }
         }
     }
 
@@ -694,7 +711,13 @@ impl<'s> Lexer<'s> {
 }
 
 pub(crate) fn count_newlines(text: &str) -> usize {
-    text.bytes().filter(|&byte| byte == b'\n').count()
+    count_newlines_bytes(text.as_bytes())
+}
+
+pub(crate) fn count_newlines_bytes(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .fold(0, |count, &byte| count + usize::from(byte == b'\n'))
 }
 
 #[cfg(test)]

@@ -4,6 +4,18 @@
 //! [`parse`] returns every tree the text defines: the top-level one under the given name,
 //! plus one per `{{define}}` and `{{block}}`.
 
+#![allow(
+    // Number literals are held under every Go type that can represent them, converted as Go does.
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_precision_loss,
+    clippy::float_cmp,
+    clippy::struct_excessive_bools,
+    // Errors are boxed on purpose: they are large and rare, results are hot.
+    clippy::unnecessary_box_returns
+)]
+
 mod lex;
 
 use std::fmt::{self, Write as _};
@@ -54,7 +66,7 @@ impl Tree {
     pub fn location(&self, pos: Pos) -> (usize, usize) {
         let pos = pos.min(self.text.len());
         let before = &self.text.as_bytes()[..pos];
-        let line = 1 + before.iter().filter(|&&byte| byte == b'\n').count();
+        let line = 1 + lex::count_newlines_bytes(before);
         let column = match before.iter().rposition(|&byte| byte == b'\n') {
             Some(index) => pos - (index + 1),
             None => pos,
@@ -473,6 +485,7 @@ pub fn is_builtin(name: &str) -> bool {
 
 /// Parses `text` as the template `name`. Returns every tree it defines, in the order they
 /// were completed (each `define`/`block` at its `{{end}}`, the top level last).
+#[allow(clippy::result_large_err)] // Error is the crate's public error type.
 pub fn parse(name: &str, text: &str, functions: &Functions) -> Result<Vec<Tree>, Error> {
     let text_rc: Rc<str> = Rc::from(text);
     let parse_name: Rc<str> = Rc::from(name);
@@ -495,16 +508,19 @@ pub fn parse(name: &str, text: &str, functions: &Functions) -> Result<Vec<Tree>,
         control_depth: 0,
         trees: Vec::new(),
     };
-    let root = parser.parse_top()?;
+    let root = parser.parse_top().map_err(|error| *error)?;
     let tree = Tree {
         name: name.to_string(),
         parse_name,
         root,
         text: parser.text.clone(),
     };
-    parser.add(tree)?;
+    parser.add(tree).map_err(|error| *error)?;
     Ok(parser.trees)
 }
+
+/// Errors travel boxed inside the parser.
+type PResult<T> = Result<T, Box<Error>>;
 
 struct Parser<'s, 'f> {
     lex: Lexer<'s>,
@@ -521,18 +537,17 @@ struct Parser<'s, 'f> {
     trees: Vec<Tree>,
 }
 
-/// What an item list ended with.
+/// What an item list ended with (`{{else}}` keeps its position for `else if` lists).
 enum ListEnd {
-    End(Pos),
-    Else(Pos, usize),
+    End,
+    Else(Pos),
 }
 
 /// The result of `textOrAction`: a node, or an `{{end}}`/`{{else}}` marker.
 enum Parsed {
     Node(Node),
-    End(Pos),
-    Else(Pos, usize),
-    Nothing,
+    End,
+    Else(Pos),
 }
 
 impl<'s> Parser<'s, '_> {
@@ -591,18 +606,18 @@ impl<'s> Parser<'s, '_> {
         token
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
-        Error {
+    fn error(&self, message: impl Into<String>) -> Box<Error> {
+        Box::new(Error {
             template: self.parse_name.to_string(),
             line: Some(self.token[0].line),
             column: None,
             context: None,
             function: None,
             message: message.into(),
-        }
+        })
     }
 
-    fn expect(&mut self, expected: ItemType, context: &str) -> Result<Item<'s>, Error> {
+    fn expect(&mut self, expected: ItemType, context: &str) -> PResult<Item<'s>> {
         let token = self.next_non_space();
         if token.typ != expected {
             return Err(self.unexpected(&token, context));
@@ -610,7 +625,7 @@ impl<'s> Parser<'s, '_> {
         Ok(token)
     }
 
-    fn unexpected(&self, token: &Item<'s>, context: &str) -> Error {
+    fn unexpected(&self, token: &Item<'s>, context: &str) -> Box<Error> {
         if token.typ == ItemType::Error {
             let mut extra = String::new();
             if self.action_line != 0 && self.action_line != token.line {
@@ -632,7 +647,7 @@ impl<'s> Parser<'s, '_> {
     }
 
     /// Go's `Tree.add` within one parse: a second non-empty definition is an error.
-    fn add(&mut self, tree: Tree) -> Result<(), Error> {
+    fn add(&mut self, tree: Tree) -> PResult<()> {
         if let Some(index) = self.trees.iter().position(|old| old.name == tree.name) {
             if self.trees[index].is_empty() {
                 self.trees[index] = tree;
@@ -660,7 +675,7 @@ impl<'s> Parser<'s, '_> {
     }
 
     /// The top level, which also parses `{{define}}`s. Runs to EOF.
-    fn parse_top(&mut self) -> Result<ListNode, Error> {
+    fn parse_top(&mut self) -> PResult<ListNode> {
         let mut root = ListNode {
             pos: self.peek().pos,
             nodes: Vec::new(),
@@ -675,10 +690,9 @@ impl<'s> Parser<'s, '_> {
                 self.backup2(delim);
             }
             match self.text_or_action()? {
-                Parsed::End(_) => return Err(self.error("unexpected {{end}}")),
-                Parsed::Else(_, _) => return Err(self.error("unexpected {{else}}")),
+                Parsed::End => return Err(self.error("unexpected {{end}}")),
+                Parsed::Else(_) => return Err(self.error("unexpected {{else}}")),
                 Parsed::Node(node) => root.nodes.push(node),
-                Parsed::Nothing => {}
             }
         }
         Ok(root)
@@ -706,7 +720,7 @@ impl<'s> Parser<'s, '_> {
         self.paren_depth = saved.3;
     }
 
-    fn parse_definition(&mut self) -> Result<(), Error> {
+    fn parse_definition(&mut self) -> PResult<()> {
         let saved = self.start_nested_tree();
         let result = self.parse_definition_body();
         self.end_nested_tree(saved);
@@ -714,7 +728,7 @@ impl<'s> Parser<'s, '_> {
         self.add(tree)
     }
 
-    fn parse_definition_body(&mut self) -> Result<Tree, Error> {
+    fn parse_definition_body(&mut self) -> PResult<Tree> {
         const CONTEXT: &str = "define clause";
         let token = self.next_non_space();
         if token.typ != ItemType::String && token.typ != ItemType::RawString {
@@ -724,30 +738,29 @@ impl<'s> Parser<'s, '_> {
             .map_err(|()| self.error(crate::strconv::INVALID_SYNTAX))?;
         self.expect(ItemType::RightDelim, CONTEXT)?;
         let (root, end) = self.item_list()?;
-        if let ListEnd::Else(_, _) = end {
+        if let ListEnd::Else(_) = end {
             return Err(self.error(format!("unexpected {{{{else}}}} in {CONTEXT}")));
         }
         Ok(self.new_tree(name, root))
     }
 
     /// `textOrAction*`, up to an `{{end}}` or `{{else}}`.
-    fn item_list(&mut self) -> Result<(ListNode, ListEnd), Error> {
+    fn item_list(&mut self) -> PResult<(ListNode, ListEnd)> {
         let mut list = ListNode {
             pos: self.peek_non_space().pos,
             nodes: Vec::new(),
         };
         while self.peek_non_space().typ != ItemType::Eof {
             match self.text_or_action()? {
-                Parsed::End(pos) => return Ok((list, ListEnd::End(pos))),
-                Parsed::Else(pos, line) => return Ok((list, ListEnd::Else(pos, line))),
+                Parsed::End => return Ok((list, ListEnd::End)),
+                Parsed::Else(pos) => return Ok((list, ListEnd::Else(pos))),
                 Parsed::Node(node) => list.nodes.push(node),
-                Parsed::Nothing => {}
             }
         }
         Err(self.error("unexpected EOF"))
     }
 
-    fn text_or_action(&mut self) -> Result<Parsed, Error> {
+    fn text_or_action(&mut self) -> PResult<Parsed> {
         let token = self.next_non_space();
         match token.typ {
             ItemType::Text => Ok(Parsed::Node(Node::Text(TextNode {
@@ -764,7 +777,7 @@ impl<'s> Parser<'s, '_> {
         }
     }
 
-    fn action(&mut self) -> Result<Parsed, Error> {
+    fn action(&mut self) -> PResult<Parsed> {
         let token = self.next_non_space();
         match token.typ {
             ItemType::Block => return self.block_control().map(Parsed::Node),
@@ -772,8 +785,8 @@ impl<'s> Parser<'s, '_> {
             ItemType::Continue => return self.break_control(token.pos, "{{continue}}", false),
             ItemType::Else => return self.else_control(),
             ItemType::End => {
-                let token = self.expect(ItemType::RightDelim, "end")?;
-                return Ok(Parsed::End(token.pos));
+                self.expect(ItemType::RightDelim, "end")?;
+                return Ok(Parsed::End);
             }
             ItemType::If => return self.branch_control("if").map(Parsed::Node),
             ItemType::Range => return self.branch_control("range").map(Parsed::Node),
@@ -791,7 +804,7 @@ impl<'s> Parser<'s, '_> {
         })))
     }
 
-    fn break_control(&mut self, pos: Pos, context: &str, is_break: bool) -> Result<Parsed, Error> {
+    fn break_control(&mut self, pos: Pos, context: &str, is_break: bool) -> PResult<Parsed> {
         let token = self.next_non_space();
         if token.typ != ItemType::RightDelim {
             return Err(self.unexpected(&token, context));
@@ -806,16 +819,16 @@ impl<'s> Parser<'s, '_> {
         }))
     }
 
-    fn else_control(&mut self) -> Result<Parsed, Error> {
+    fn else_control(&mut self) -> PResult<Parsed> {
         let peek = self.peek_non_space();
         if peek.typ == ItemType::If || peek.typ == ItemType::With {
-            return Ok(Parsed::Else(peek.pos, peek.line));
+            return Ok(Parsed::Else(peek.pos));
         }
         let token = self.expect(ItemType::RightDelim, "else")?;
-        Ok(Parsed::Else(token.pos, token.line))
+        Ok(Parsed::Else(token.pos))
     }
 
-    fn pipeline(&mut self, context: &str, end: ItemType) -> Result<PipeNode, Error> {
+    fn pipeline(&mut self, context: &str, end: ItemType) -> PResult<PipeNode> {
         let token = self.peek_non_space();
         let mut pipe = PipeNode {
             pos: token.pos,
@@ -892,7 +905,7 @@ impl<'s> Parser<'s, '_> {
         }
     }
 
-    fn check_pipeline(&self, pipe: &PipeNode, context: &str) -> Result<(), Error> {
+    fn check_pipeline(&self, pipe: &PipeNode, context: &str) -> PResult<()> {
         if pipe.cmds.is_empty() {
             return Err(self.error(format!("missing value for {context}")));
         }
@@ -910,7 +923,7 @@ impl<'s> Parser<'s, '_> {
         Ok(())
     }
 
-    fn branch_control(&mut self, context: &'static str) -> Result<Node, Error> {
+    fn branch_control(&mut self, context: &'static str) -> PResult<Node> {
         if self.control_depth >= MAX_CONTROL_DEPTH {
             return Err(self.error("max control structure depth exceeded"));
         }
@@ -925,14 +938,14 @@ impl<'s> Parser<'s, '_> {
         })
     }
 
-    fn parse_control(&mut self, context: &'static str) -> Result<BranchNode, Error> {
+    fn parse_control(&mut self, context: &'static str) -> PResult<BranchNode> {
         let vars = self.vars.len();
         let result = self.parse_control_inner(context);
         self.vars.truncate(vars);
         result
     }
 
-    fn parse_control_inner(&mut self, context: &'static str) -> Result<BranchNode, Error> {
+    fn parse_control_inner(&mut self, context: &'static str) -> PResult<BranchNode> {
         let pipe = self.pipeline(context, ItemType::RightDelim)?;
         if context == "range" {
             self.range_depth += 1;
@@ -943,7 +956,7 @@ impl<'s> Parser<'s, '_> {
         }
         let (list, next) = listed?;
         let mut else_list = None;
-        if let ListEnd::Else(pos, _) = next {
+        if let ListEnd::Else(pos) = next {
             // `{{else if}}` and `{{else with}}` are `{{else}}{{if}}...{{end}}{{end}}`.
             if context == "if" && self.peek_type() == ItemType::If {
                 self.next();
@@ -961,7 +974,7 @@ impl<'s> Parser<'s, '_> {
                 });
             } else {
                 let (list, next) = self.item_list()?;
-                if let ListEnd::Else(_, _) = next {
+                if let ListEnd::Else(_) = next {
                     return Err(self.error("expected end; found {{else}}"));
                 }
                 else_list = Some(list);
@@ -976,7 +989,7 @@ impl<'s> Parser<'s, '_> {
         })
     }
 
-    fn block_control(&mut self) -> Result<Node, Error> {
+    fn block_control(&mut self) -> PResult<Node> {
         const CONTEXT: &str = "block clause";
         let token = self.next_non_space();
         let name = self.parse_template_name(&token, CONTEXT)?;
@@ -990,7 +1003,7 @@ impl<'s> Parser<'s, '_> {
         self.end_nested_tree(saved);
         self.control_depth -= 1;
         let (root, end) = result?;
-        if let ListEnd::Else(_, _) = end {
+        if let ListEnd::Else(_) = end {
             return Err(self.error(format!("unexpected {{{{else}}}} in {CONTEXT}")));
         }
         let tree = self.new_tree(name.clone(), root);
@@ -1003,7 +1016,7 @@ impl<'s> Parser<'s, '_> {
         }))
     }
 
-    fn template_control(&mut self) -> Result<Node, Error> {
+    fn template_control(&mut self) -> PResult<Node> {
         const CONTEXT: &str = "template clause";
         let token = self.next_non_space();
         let name = self.parse_template_name(&token, CONTEXT)?;
@@ -1020,7 +1033,7 @@ impl<'s> Parser<'s, '_> {
         }))
     }
 
-    fn parse_template_name(&self, token: &Item<'s>, context: &str) -> Result<String, Error> {
+    fn parse_template_name(&self, token: &Item<'s>, context: &str) -> PResult<String> {
         match token.typ {
             ItemType::String | ItemType::RawString => crate::strconv::unquote(&token.val)
                 .map_err(|()| self.error(crate::strconv::INVALID_SYNTAX)),
@@ -1028,7 +1041,7 @@ impl<'s> Parser<'s, '_> {
         }
     }
 
-    fn command(&mut self) -> Result<CommandNode, Error> {
+    fn command(&mut self) -> PResult<CommandNode> {
         let mut cmd = CommandNode {
             pos: self.peek_non_space().pos,
             args: Vec::new(),
@@ -1053,7 +1066,7 @@ impl<'s> Parser<'s, '_> {
         Ok(cmd)
     }
 
-    fn operand(&mut self) -> Result<Option<Arg>, Error> {
+    fn operand(&mut self) -> PResult<Option<Arg>> {
         let Some(node) = self.term()? else {
             return Ok(None);
         };
@@ -1092,7 +1105,7 @@ impl<'s> Parser<'s, '_> {
         }))
     }
 
-    fn term(&mut self) -> Result<Option<Arg>, Error> {
+    fn term(&mut self) -> PResult<Option<Arg>> {
         let token = self.next_non_space();
         Ok(Some(match token.typ {
             ItemType::Identifier => {
@@ -1261,17 +1274,12 @@ fn new_number(pos: Pos, text: &str, typ: ItemType) -> Result<NumberNode, String>
 /// Whether `float64(int64(f)) == f` holds in Go (conversions of out-of-range floats are
 /// implementation-defined there; amd64 yields the minimum int64).
 fn float_is_int64(value: f64) -> bool {
-    value.is_finite()
-        && value >= -9_223_372_036_854_775_808.0
-        && value < 9_223_372_036_854_775_808.0
+    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&value)
         && (value as i64) as f64 == value
 }
 
 fn float_is_uint64(value: f64) -> bool {
-    value.is_finite()
-        && value >= 0.0
-        && value < 18_446_744_073_709_551_616.0
-        && (value as u64) as f64 == value
+    (0.0..18_446_744_073_709_551_616.0).contains(&value) && (value as u64) as f64 == value
 }
 
 fn simplify_complex(node: &mut NumberNode) {
@@ -1480,6 +1488,7 @@ mod tests {
 
     #[test]
     fn break_and_continue_are_functions_when_defined() {
+        #[allow(clippy::unnecessary_wraps)]
         fn f(_: &mut dyn crate::Runtime, _: &[Value]) -> Result<Value, String> {
             Ok(Value::Nil)
         }

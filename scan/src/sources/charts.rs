@@ -111,7 +111,7 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
         &loaded,
         chart_doc.as_ref().and_then(|d| d.str_at(&["name"])),
     ) {
-        (Ok(chart), _) => chart.name.clone(),
+        (Ok(chart), _) => chart.metadata.name.clone(),
         (Err(_), Some(name)) => name.to_owned(),
         (Err(_), None) => basename(path).to_owned(),
     };
@@ -128,12 +128,9 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
             return;
         }
     };
-    let render_options = match render_options(path, &name, options, out) {
-        Some(render_options) => render_options,
-        None => {
-            fallback(path, &name, &raw, chart_doc.as_ref(), None, options, out);
-            return;
-        }
+    let Some(render_options) = render_options(path, &name, options, out) else {
+        fallback(path, &name, &raw, chart_doc.as_ref(), None, options, out);
+        return;
     };
     match helm::render(&chart, &render_options) {
         Ok(rendered) => {
@@ -204,6 +201,8 @@ fn render_options(
         values_files,
         set: values.set,
         set_string: values.set_string,
+        kube_version: options.kube_version.clone(),
+        api_versions: options.api_versions.clone(),
     })
 }
 
@@ -295,9 +294,9 @@ fn annotation_images(
                     let mut fields =
                         objects::generic_fields(&document.root, &prefix, Defaults::default());
                     for field in &mut fields {
-                        // Lines inside a block scalar start on the line after the key.
+                        // A block scalar's node starts on its first content line.
                         field.line = if text.contains('\n') {
-                            value.line + field.line
+                            value.line + field.line - 1
                         } else {
                             value.line
                         };
@@ -307,7 +306,7 @@ fn annotation_images(
                 Err(e) => out.warn(
                     WarningKind::InvalidYaml,
                     &base.file,
-                    Some(value.line + e.line),
+                    Some(value.line + e.line - 1),
                     format!("annotation {key}: invalid YAML: {}", e.message),
                 ),
             }

@@ -1,0 +1,217 @@
+//! Charts through the real renderer: every corpus chart gives exactly its EXPECTED-IMAGES.txt,
+//! and user values (values files, `--set`, subchart conditions, aliases, global registries)
+//! change what is found as `helm template` would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use scan::sources::charts::ChartInput;
+use scan::{ChartValues, ScanOptions};
+
+fn read_tree(root: &Path, prefix: &str, files: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(root.join(prefix)).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type().unwrap().is_dir() {
+            read_tree(root, &relative, files);
+        } else {
+            files.insert(relative, std::fs::read(entry.path()).unwrap());
+        }
+    }
+}
+
+fn chart_files(root: &Path) -> ChartInput {
+    let mut files = BTreeMap::new();
+    read_tree(root, "", &mut files);
+    ChartInput::Files(files)
+}
+
+#[test]
+fn every_corpus_chart_gives_exactly_its_expected_images() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/charts");
+    if !corpus.exists() {
+        println!(
+            "skipped: the corpus ({}) is not here; CI has it",
+            corpus.display()
+        );
+        return;
+    }
+    let mut charts: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    charts.sort();
+    let mut failures = Vec::new();
+    for dir in &charts {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: Vec<String> = std::fs::read_to_string(dir.join("EXPECTED-IMAGES.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let report = scan::scan_chart(
+            &format!("charts/{name}"),
+            &chart_files(dir),
+            &ScanOptions::default(),
+        );
+        let found = report.references();
+        if found != expected {
+            failures.push(format!("{name}: found {found:?}\n  expected {expected:?}"));
+        }
+        if !report.partial_charts.is_empty() || !report.warnings.is_empty() {
+            failures.push(format!(
+                "{name}: partial {:?}, warnings {:?}",
+                report.partial_charts,
+                report
+                    .warnings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            ));
+        }
+        for image in &report.images {
+            let source = &image.sources[0];
+            assert!(
+                source.file.contains("/templates/")
+                    && source.line.is_some()
+                    && source.object.is_some(),
+                "{name}: {} has no template provenance: {source:?}",
+                image.reference
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} charts differ:\n{}",
+        failures.len(),
+        charts.len(),
+        failures.join("\n")
+    );
+}
+
+/// A chart `app` with a subchart `extra` (off unless `extra.enabled`), used twice more under
+/// the aliases `primary` and `replica`, and images built from a global registry.
+fn user_values_chart() -> ChartInput {
+    let sub_chart = "apiVersion: v2\nname: extra\nversion: 1.0.0\nappVersion: \"2.0\"\n";
+    let sub_values =
+        "image:\n  repository: example/extra\n  tag: \"\"\nglobal:\n  imageRegistry: \"\"\n";
+    let sub_template = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Chart.Name }}\nspec:\n  containers:\n  - name: c\n    image: {{ with .Values.global.imageRegistry }}{{ . }}/{{ end }}{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}\n";
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Chart.yaml".into(),
+        b"apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n- name: extra\n  version: 1.x\n  condition: extra.enabled\n- name: extra\n  alias: primary\n  version: 1.x\n- name: extra\n  alias: replica\n  version: 1.x\n  condition: replica.enabled\n".to_vec(),
+    );
+    files.insert(
+        "values.yaml".into(),
+        b"image:\n  repository: example/app\n  tag: \"1.0\"\nextra:\n  enabled: false\nprimary:\n  image:\n    tag: primary-1\nreplica:\n  enabled: false\nglobal:\n  imageRegistry: \"\"\n".to_vec(),
+    );
+    files.insert(
+        "templates/deployment.yaml".into(),
+        b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: \"{{ with .Values.global.imageRegistry }}{{ . }}/{{ end }}{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n".to_vec(),
+    );
+    for (path, text) in [
+        ("charts/extra/Chart.yaml", sub_chart),
+        ("charts/extra/values.yaml", sub_values),
+        ("charts/extra/templates/pod.yaml", sub_template),
+    ] {
+        files.insert(path.into(), text.as_bytes().to_vec());
+    }
+    ChartInput::Files(files)
+}
+
+fn images_with(values: ChartValues) -> Vec<String> {
+    let options = ScanOptions {
+        chart_values: BTreeMap::from([("app".to_owned(), values)]),
+        ..ScanOptions::default()
+    };
+    let report = scan::scan_chart("charts/app", &user_values_chart(), &options);
+    assert!(report.partial_charts.is_empty(), "{:?}", report.warnings);
+    report.references()
+}
+
+#[test]
+fn defaults_render_the_parent_and_the_always_on_alias() {
+    assert_eq!(
+        images_with(ChartValues::default()),
+        [
+            "docker.io/example/app:1.0",
+            "docker.io/example/extra:primary-1"
+        ]
+    );
+}
+
+#[test]
+fn a_values_file_and_set_change_the_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prod.yaml");
+    std::fs::write(
+        &file,
+        "image:\n  tag: \"2.0\"\nprimary:\n  image:\n    repository: example/db\n",
+    )
+    .unwrap();
+    assert_eq!(
+        images_with(ChartValues {
+            values_files: vec![file.clone()],
+            ..ChartValues::default()
+        }),
+        [
+            "docker.io/example/app:2.0",
+            "docker.io/example/db:primary-1"
+        ]
+    );
+    assert_eq!(
+        images_with(ChartValues {
+            values_files: vec![file],
+            set: vec!["image.tag=3.0".into()],
+            ..ChartValues::default()
+        }),
+        [
+            "docker.io/example/app:3.0",
+            "docker.io/example/db:primary-1"
+        ],
+        "--set wins over values files"
+    );
+}
+
+#[test]
+fn subcharts_enabled_only_through_set_and_aliases_get_their_own_values() {
+    assert_eq!(
+        images_with(ChartValues {
+            set: vec![
+                "extra.enabled=true".into(),
+                "replica.enabled=true".into(),
+                "replica.image.tag=r2".into()
+            ],
+            ..ChartValues::default()
+        }),
+        [
+            "docker.io/example/app:1.0",
+            "docker.io/example/extra:2.0",
+            "docker.io/example/extra:primary-1",
+            "docker.io/example/extra:r2",
+        ]
+    );
+}
+
+#[test]
+fn a_global_registry_reaches_every_chart() {
+    assert_eq!(
+        images_with(ChartValues {
+            set: vec![
+                "global.imageRegistry=registry.local:5000".into(),
+                "extra.enabled=true".into()
+            ],
+            ..ChartValues::default()
+        }),
+        [
+            "registry.local:5000/example/app:1.0",
+            "registry.local:5000/example/extra:2.0",
+            "registry.local:5000/example/extra:primary-1",
+        ]
+    );
+}
