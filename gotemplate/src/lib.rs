@@ -11,7 +11,7 @@
 pub mod exec;
 pub mod fmt;
 pub mod parse;
-mod strconv;
+pub mod strconv;
 mod template;
 pub mod value;
 

@@ -491,7 +491,7 @@ fn append_escaped_rune(out: &mut String, character: char, quote: char, ascii_onl
 }
 
 /// Go's `strconv.Quote`.
-pub(crate) fn quote(text: &str) -> String {
+pub fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for character in text.chars() {
@@ -526,7 +526,7 @@ pub(crate) fn quote_rune(code: i64, ascii_only: bool) -> String {
 }
 
 /// Go's `strconv.CanBackquote`.
-pub(crate) fn can_backquote(text: &str) -> bool {
+pub fn can_backquote(text: &str) -> bool {
     text.chars().all(|character| {
         if character == '`' || character == '\u{FEFF}' {
             return false;

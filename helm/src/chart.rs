@@ -100,7 +100,7 @@ impl Chart {
                             .or_default()
                             .insert(inner.to_owned(), bytes);
                     }
-                    None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => {
+                    None if is_chart_archive(rest) => {
                         archives.push((path, bytes));
                     }
                     None => {
@@ -178,9 +178,15 @@ impl Chart {
 
     /// Loads a chart directory from disk.
     pub fn load_dir(root: &std::path::Path) -> Result<Chart, HelmError> {
+        Chart::load(Chart::read_dir_files(root)?)
+    }
+
+    /// Reads every file under `root`, keyed by its path relative to `root`: what
+    /// [`Chart::load`] takes.
+    pub fn read_dir_files(root: &std::path::Path) -> Result<BTreeMap<String, Vec<u8>>, HelmError> {
         let mut files = BTreeMap::new();
         read_dir_into(root, "", &mut files)?;
-        Chart::load(files)
+        Ok(files)
     }
 
     /// Chart.yaml `annotations`.
@@ -192,6 +198,20 @@ impl Chart {
     pub fn is_library(&self) -> bool {
         self.metadata.chart_type == "library"
     }
+}
+
+/// Whether a file under `charts/` is a packaged subchart (`.tgz`, `.tar.gz`, any case).
+fn is_chart_archive(name: &str) -> bool {
+    let has_extension = |path: &std::path::Path, wanted: &str| {
+        path.extension()
+            .is_some_and(|found| found.eq_ignore_ascii_case(wanted))
+    };
+    let path = std::path::Path::new(name);
+    has_extension(path, "tgz")
+        || (has_extension(path, "gz")
+            && path
+                .file_stem()
+                .is_some_and(|stem| has_extension(std::path::Path::new(stem), "tar")))
 }
 
 fn read_dir_into(

@@ -38,7 +38,7 @@ fn arity(name: &str, args: &[Value], want: usize) -> Result<(), String> {
     }
 }
 
-fn string_arg<'a>(value: &'a Value) -> Result<&'a str, String> {
+fn string_arg(value: &Value) -> Result<&str, String> {
     match value {
         Value::String(text) => Ok(text),
         other => Err(format!(

@@ -37,9 +37,8 @@ fn match_from(pattern: &[char], path: &[char], depth: usize) -> bool {
                 class_matches(&pattern[1..end], c)
                     && match_from(&pattern[end + 1..], &path[1..], depth)
             }
-            (Some(_), _) => false,
             (None, Some(&c)) => c == '[' && match_from(&pattern[1..], &path[1..], depth),
-            (None, None) => false,
+            (Some(_), _) | (None, None) => false,
         },
         '{' => match alternatives(pattern) {
             Some((options, end)) => options.iter().any(|option| {

@@ -59,7 +59,7 @@ fn string_arg(method: &str, args: &[Value]) -> Result<String, String> {
 }
 
 impl Object for Files {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "engine.files"
     }
 
@@ -156,7 +156,7 @@ pub struct KubeVersion {
 }
 
 impl Object for KubeVersion {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "*chartutil.KubeVersion"
     }
 
@@ -196,7 +196,7 @@ pub struct ApiVersions {
 }
 
 impl Object for ApiVersions {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "chartutil.VersionSet"
     }
 
@@ -271,7 +271,7 @@ const HELM_VERSION_FIELDS: [(&str, &str); 4] = [
 ];
 
 impl Object for HelmVersion {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "chartutil.HelmVersion"
     }
 
@@ -306,7 +306,7 @@ fn helm_version() -> Value {
 }
 
 impl Object for Capabilities {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "*chartutil.Capabilities"
     }
 
@@ -382,7 +382,7 @@ impl ChartMetadata {
 }
 
 impl Object for ChartMetadata {
-    fn type_name(&self) -> &str {
+    fn type_name(&self) -> &'static str {
         "struct { chart.Metadata; IsRoot bool }"
     }
 

@@ -2,6 +2,7 @@
 //! checked to be a Kubernetes-shaped mapping, hooks with unknown events dropped, documents
 //! ordered by kind as Helm installs them (hooks last), each under a `# Source:` header.
 
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use gotemplate::Value;
@@ -213,10 +214,14 @@ pub fn template_output(rendered: &Rendered) -> Result<String, HelmError> {
         } else {
             &mut manifests
         };
-        target.push_str(&format!(
-            "---\n# Source: {}\n{}\n",
+        let _ = write!(
+            target,
+            "---
+# Source: {}
+{}
+",
             document.source, document.text
-        ));
+        );
     }
     Ok(format!("{}\n{hooks}", manifests.trim()))
 }

@@ -229,10 +229,10 @@ pub fn typed_value(text: &str) -> Value {
     if text == "0" {
         return Value::int64(0);
     }
-    if !text.starts_with('0') {
-        if let Ok(number) = text.parse::<i64>() {
-            return Value::int64(number);
-        }
+    if !text.starts_with('0')
+        && let Ok(number) = text.parse::<i64>()
+    {
+        return Value::int64(number);
     }
     Value::string(text)
 }

@@ -141,29 +141,26 @@ fn coalesce_globals(dest: &Map, parent: &Map) {
     };
     let parent_entries = parent_globals.borrow().clone();
     for (key, value) in parent_entries {
-        match table(&value) {
-            Some(parent_table) => {
-                let copy = deep_copy_table(&parent_table);
-                let existing = dest_globals.borrow().get(&key).cloned();
-                match existing {
-                    None => {
-                        dest_globals.borrow_mut().insert(key, Value::Map(copy));
-                    }
-                    Some(Value::Map(dest_table)) => {
-                        coalesce_tables(&copy, &dest_table, true);
-                        dest_globals.borrow_mut().insert(key, Value::Map(copy));
-                    }
-                    Some(_) => {}
+        if let Some(parent_table) = table(&value) {
+            let copy = deep_copy_table(&parent_table);
+            let existing = dest_globals.borrow().get(&key).cloned();
+            match existing {
+                None => {
+                    dest_globals.borrow_mut().insert(key, Value::Map(copy));
                 }
+                Some(Value::Map(dest_table)) => {
+                    coalesce_tables(&copy, &dest_table, true);
+                    dest_globals.borrow_mut().insert(key, Value::Map(copy));
+                }
+                Some(_) => {}
             }
-            None => {
-                let dest_is_table = dest_globals
-                    .borrow()
-                    .get(&key)
-                    .is_some_and(|existing| table(existing).is_some());
-                if !dest_is_table {
-                    dest_globals.borrow_mut().insert(key, value);
-                }
+        } else {
+            let dest_is_table = dest_globals
+                .borrow()
+                .get(&key)
+                .is_some_and(|existing| table(existing).is_some());
+            if !dest_is_table {
+                dest_globals.borrow_mut().insert(key, value);
             }
         }
     }

@@ -252,7 +252,7 @@ fn hand_written_charts_render_as_helm_recorded() {
                         error.message
                     )),
                     Ok(_) => {
-                        failures.push(format!("{label}: rendered, helm failed with {first:?}"))
+                        failures.push(format!("{label}: rendered, helm failed with {first:?}"));
                     }
                 }
                 continue;
@@ -331,20 +331,11 @@ fn helm_template(helm: &Path, chart: &Path) -> String {
 
 #[test]
 fn corpus_charts_render_as_helm_does() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/charts");
-    if !corpus.exists() {
-        println!(
-            "skipped: the corpus ({}) is not here; CI has it",
-            corpus.display()
-        );
+    let Some(corpus) = testkit::corpus::corpus_dir("charts") else {
         return;
-    }
+    };
     let helm = helm_binary();
-    let mut charts: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    charts.sort();
+    let charts = testkit::corpus::sorted_entries(&corpus);
     let mut failures = Vec::new();
     for chart_dir in &charts {
         let name = chart_dir

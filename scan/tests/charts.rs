@@ -3,49 +3,21 @@
 //! change what is found as `helm template` would.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use scan::sources::charts::ChartInput;
 use scan::{ChartValues, ScanOptions};
 
-fn read_tree(root: &Path, prefix: &str, files: &mut BTreeMap<String, Vec<u8>>) {
-    for entry in std::fs::read_dir(root.join(prefix)).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let relative = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if entry.file_type().unwrap().is_dir() {
-            read_tree(root, &relative, files);
-        } else {
-            files.insert(relative, std::fs::read(entry.path()).unwrap());
-        }
-    }
-}
-
 fn chart_files(root: &Path) -> ChartInput {
-    let mut files = BTreeMap::new();
-    read_tree(root, "", &mut files);
-    ChartInput::Files(files)
+    ChartInput::Files(helm::Chart::read_dir_files(root).unwrap())
 }
 
 #[test]
 fn every_corpus_chart_gives_exactly_its_expected_images() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/charts");
-    if !corpus.exists() {
-        println!(
-            "skipped: the corpus ({}) is not here; CI has it",
-            corpus.display()
-        );
+    let Some(corpus) = testkit::corpus::corpus_dir("charts") else {
         return;
-    }
-    let mut charts: Vec<PathBuf> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    charts.sort();
+    };
+    let charts = testkit::corpus::sorted_entries(&corpus);
     let mut failures = Vec::new();
     for dir in &charts {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -213,5 +185,52 @@ fn a_global_registry_reaches_every_chart() {
             "registry.local:5000/example/extra:2.0",
             "registry.local:5000/example/extra:primary-1",
         ]
+    );
+}
+
+#[test]
+fn a_template_syntax_error_is_reported_and_the_chart_falls_back() {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Chart.yaml".to_owned(),
+        b"apiVersion: v2\nname: shaky\nversion: 1.0.0\nappVersion: \"7.1\"\n".to_vec(),
+    );
+    files.insert(
+        "values.yaml".to_owned(),
+        b"image:\n  repository: example/shaky\n  tag: \"\"\nhelper:\n  image: busybox:1.36\n"
+            .to_vec(),
+    );
+    files.insert(
+        "templates/ok.yaml".to_owned(),
+        b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: ok\nspec:\n  containers:\n  - name: c\n    image: {{ .Values.helper.image }}\n".to_vec(),
+    );
+    files.insert(
+        "templates/broken.yaml".to_owned(),
+        b"kind: Pod\n# fine so far\nimage: {{ if .Values.image }}\n".to_vec(),
+    );
+    let report = scan::scan_chart(
+        "charts/shaky",
+        &ChartInput::Files(files),
+        &ScanOptions::default(),
+    );
+    assert_eq!(report.partial_charts, ["shaky"]);
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.file.contains("broken.yaml"))
+        .unwrap_or_else(|| panic!("no warning for the broken template: {:?}", report.warnings));
+    assert_eq!(
+        warning.line,
+        Some(4),
+        "Go reports an unclosed action at the end of the text: {warning}"
+    );
+    assert!(warning.message.contains("unexpected EOF"), "{warning}");
+    assert_eq!(
+        report.references(),
+        [
+            "docker.io/example/shaky:7.1",
+            "docker.io/library/busybox:1.36"
+        ],
+        "the rendered template and the values fallback both count"
     );
 }

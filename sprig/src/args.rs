@@ -1,7 +1,6 @@
 //! Argument checks as Go's template engine makes them for typed parameters, and the
 //! `interface{}` conversions Sprig borrows from spf13/cast and its own `strval`.
 
-use std::fmt::Write as _;
 use std::rc::Rc;
 
 use gotemplate::{Map, Value};
@@ -242,48 +241,11 @@ pub(crate) fn parse_go_float(text: &str) -> Option<f64> {
 }
 
 /// Go's `strconv.Quote`, which `%q` uses for strings.
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for character in text.chars() {
-        match character {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            ' ' => out.push(' '),
-            other if u32::from(other) < 0x80 && (other.is_ascii_control()) => {
-                let _ = write!(out, "\\x{:02x}", u32::from(other));
-            }
-            other if other.is_control() || other.is_whitespace() || is_format_character(other) => {
-                if u32::from(other) > 0xffff {
-                    let _ = write!(out, "\\U{:08x}", u32::from(other));
-                } else {
-                    let _ = write!(out, "\\u{:04x}", u32::from(other));
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn is_format_character(character: char) -> bool {
-    matches!(u32::from(character), 0xad | 0x600..=0x605 | 0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0xfeff)
-}
+pub(crate) use gotemplate::strconv::quote as go_quote;
 
 /// Go's `regexp` quoting of a pattern in messages: backquoted when possible.
 pub(crate) fn go_quote_backquoted(text: &str) -> String {
-    if text
-        .chars()
-        .all(|character| character != '`' && (character == '\t' || !character.is_control()))
-    {
+    if gotemplate::strconv::can_backquote(text) {
         format!("`{text}`")
     } else {
         go_quote(text)

@@ -7,10 +7,13 @@
 //! - [`skopeo`] runs `/usr/bin/skopeo` against such loopback registries (TLS verification off,
 //!   no signature policy) and returns its output or panics with its error.
 //! - [`http`] sends a plain `GET` to a loopback server, for checks skopeo cannot make.
+//! - [`corpus`] finds the shared corpus of real charts, manifests and Kubefiles, or says why a
+//!   test is skipped.
 //! - [`template_cases`] reads the template case tables and runs them, reporting every failure.
 //! - [`images`] writes test images of seeded random data as OCI layouts (one platform or an
 //!   index of several), for skopeo to push into a test registry.
 
+pub mod corpus;
 pub mod http;
 pub mod images;
 pub mod registry;

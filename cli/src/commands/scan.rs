@@ -90,10 +90,10 @@ fn print_report(report: &ScanReport, why: bool) {
             continue;
         }
         for source in &image.sources {
-            let mut place = source.file.clone();
-            if let Some(line) = source.line {
-                place.push_str(&format!(":{line}"));
-            }
+            let place = match source.line {
+                Some(line) => format!("{}:{line}", source.file),
+                None => source.file.clone(),
+            };
             let kind = serde_json::to_value(source.kind)
                 .ok()
                 .and_then(|value| value.as_str().map(str::to_owned))
@@ -102,10 +102,10 @@ fn print_report(report: &ScanReport, why: bool) {
             if let Some(chart) = &source.chart {
                 details.push(format!("chart {chart}"));
             }
-            if let Some(object) = &source.object {
-                if !object.kind.is_empty() {
-                    details.push(format!("{} {}", object.kind, object.name));
-                }
+            if let Some(object) = &source.object
+                && !object.kind.is_empty()
+            {
+                details.push(format!("{} {}", object.kind, object.name));
             }
             if let Some(path) = &source.path {
                 details.push(path.clone());
