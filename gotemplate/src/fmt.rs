@@ -938,6 +938,9 @@ fn decimal_from_exp(text: &str) -> Decimal {
     }
 }
 
+/// More significant digits than any float64's exact decimal expansion has.
+const MAX_EXACT_DIGITS: usize = 800;
+
 fn shortest_decimal(value: f64) -> Decimal {
     if value == 0.0 {
         return Decimal {
@@ -955,7 +958,9 @@ fn rounded_decimal(value: f64, significant: usize) -> Decimal {
             dp: 0,
         };
     }
-    let significant = significant.max(1);
+    // A float64's exact decimal expansion has fewer than 800 significant digits; the rest
+    // are zeros, which the callers pad (and Rust's formatter refuses precisions past 65535).
+    let significant = significant.clamp(1, MAX_EXACT_DIGITS);
     decimal_from_exp(&format!("{:.*e}", significant - 1, value.abs()))
 }
 
@@ -1080,11 +1085,14 @@ pub(crate) fn format_float(value: f64, verb: char, prec: i64) -> String {
                 fmt_f(&mut out, negative, &decimal, prec);
                 out
             } else {
-                let text = format!("{:.*}", prec as usize, value.abs());
+                let prec = prec as usize;
+                let exact = prec.min(MAX_EXACT_DIGITS + 400);
+                let text = format!("{:.*}", exact, value.abs());
                 if negative {
                     out.push('-');
                 }
                 out.push_str(&text);
+                out.extend(std::iter::repeat_n('0', prec - exact));
                 out
             }
         }
