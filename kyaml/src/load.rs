@@ -15,42 +15,151 @@ use crate::{Limits, YamlError};
 /// Parses every document of a YAML stream. Empty documents (nothing but `---` or comments)
 /// are skipped, as `kubectl` and Helm do. The first error ends parsing.
 pub fn parse_documents(text: &str, limits: &Limits) -> Result<Vec<Document>, YamlError> {
-    check_size(text, limits)?;
-    let mut loader = Loader::new(text, 0, limits);
-    let mut documents = Vec::new();
-    while let Some(document) = loader.next_document()? {
-        documents.push(document);
-    }
-    Ok(documents)
+    documents(text, limits).collect()
 }
 
 /// Parses every document it can: after an error, parsing resumes at the next line that starts
 /// a document (`---`), so one bad document does not hide the others. Returns the documents
 /// parsed and the errors met, in order.
 pub fn parse_documents_lenient(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlError>) {
-    if let Err(error) = check_size(text, limits) {
-        return (Vec::new(), vec![error]);
-    }
-    let lines = line_starts(text);
-    let mut documents = Vec::new();
+    let mut parsed = Vec::new();
     let mut errors = Vec::new();
-    let mut first_line = 0;
-    loop {
-        let mut loader = Loader::new(&text[lines[first_line]..], first_line, limits);
-        let error = loop {
-            match loader.next_document() {
-                Ok(Some(document)) => documents.push(document),
-                Ok(None) => return (documents, errors),
-                Err(error) => break error,
+    for item in documents(text, limits) {
+        match item {
+            Ok(document) => parsed.push(document),
+            Err(error) => errors.push(error),
+        }
+    }
+    (parsed, errors)
+}
+
+/// Reads the documents of a YAML stream one at a time, so that only the document being read
+/// is held as a tree. Empty documents are skipped (see [`Documents::keep_empty`]).
+///
+/// The reading is lenient, as [`parse_documents_lenient`]'s: an error is yielded, then
+/// reading resumes at the next line that starts a document (`---`). Input larger than
+/// [`Limits::max_input_bytes`] yields that one error.
+pub fn documents<'a>(text: &'a str, limits: &Limits) -> Documents<'a> {
+    Documents {
+        text,
+        limits: *limits,
+        keep_empty: false,
+        state: State::Start,
+    }
+}
+
+/// The documents of a YAML stream, read one at a time: see [`documents`].
+pub struct Documents<'a> {
+    text: &'a str,
+    limits: Limits,
+    keep_empty: bool,
+    state: State<'a>,
+}
+
+enum State<'a> {
+    /// Nothing read yet (the input's size is still to be checked).
+    Start,
+    /// Reading the text from one line on: the start, or a `---` line after an error.
+    Reading {
+        loader: Box<Loader<'a>>,
+        /// Byte offset of the part read in the whole text.
+        offset: usize,
+        /// 0-based line the part starts on.
+        first_line: usize,
+    },
+    /// An error ended the part that started at `offset` and `first_line`.
+    Failed {
+        offset: usize,
+        first_line: usize,
+        /// 1-based line of the error.
+        error_line: usize,
+    },
+    Done,
+}
+
+impl<'a> Documents<'a> {
+    /// Also yields empty documents (nothing but `---` or comments), with a null root, so that
+    /// every document of the stream is counted.
+    #[must_use]
+    pub fn keep_empty(mut self) -> Self {
+        self.keep_empty = true;
+        self
+    }
+
+    fn read_from(&self, offset: usize, first_line: usize) -> State<'a> {
+        let mut loader = Box::new(Loader::new(&self.text[offset..], first_line, self.limits));
+        loader.keep_empty = self.keep_empty;
+        State::Reading {
+            loader,
+            offset,
+            first_line,
+        }
+    }
+
+    /// Resumes at the first `---` line on or after the line of an error (and after the first
+    /// line of the part that failed); done when there is none.
+    fn resume(&self, mut offset: usize, first_line: usize, error_line: usize) -> State<'a> {
+        let resume_from = error_line.saturating_sub(1).max(first_line + 1);
+        for _ in first_line..resume_from {
+            match self.text[offset..].find('\n') {
+                Some(end) => offset += end + 1,
+                None => return State::Done,
             }
-        };
-        let resume_from = error.line.saturating_sub(1).max(first_line + 1);
-        errors.push(error);
-        let next = (resume_from..lines.len().saturating_sub(1))
-            .find(|&line| is_document_start(&text[lines[line]..lines[line + 1]]));
-        match next {
-            Some(line) => first_line = line,
-            None => return (documents, errors),
+        }
+        for (line, text) in (resume_from..).zip(self.text[offset..].split_inclusive('\n')) {
+            if is_document_start(text) {
+                return self.read_from(offset, line);
+            }
+            offset += text.len();
+        }
+        State::Done
+    }
+}
+
+impl Iterator for Documents<'_> {
+    type Item = Result<Document, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match std::mem::replace(&mut self.state, State::Done) {
+                State::Start => {
+                    if let Err(error) = check_size(self.text, &self.limits) {
+                        return Some(Err(error));
+                    }
+                    self.state = self.read_from(0, 0);
+                }
+                State::Reading {
+                    mut loader,
+                    offset,
+                    first_line,
+                } => {
+                    return match loader.next_document() {
+                        Ok(Some(document)) => {
+                            self.state = State::Reading {
+                                loader,
+                                offset,
+                                first_line,
+                            };
+                            Some(Ok(document))
+                        }
+                        Ok(None) => None,
+                        Err(error) => {
+                            self.state = State::Failed {
+                                offset,
+                                first_line,
+                                error_line: error.line,
+                            };
+                            Some(Err(error))
+                        }
+                    };
+                }
+                State::Failed {
+                    offset,
+                    first_line,
+                    error_line,
+                } => self.state = self.resume(offset, first_line, error_line),
+                State::Done => return None,
+            }
         }
     }
 }
@@ -101,11 +210,11 @@ fn mismatch(node: &Node, target: &str) -> String {
 }
 
 fn first_document(text: &str) -> Result<Option<Node>, YamlError> {
-    let limits = Limits::default();
-    check_size(text, &limits)?;
-    let mut loader = Loader::new(text, 0, &limits);
-    loader.keep_empty = true;
-    Ok(loader.next_document()?.map(|document| document.root))
+    documents(text, &Limits::default())
+        .keep_empty()
+        .next()
+        .transpose()
+        .map(|document| document.map(|document| document.root))
 }
 
 fn check_size(text: &str, limits: &Limits) -> Result<(), YamlError> {
@@ -121,21 +230,6 @@ fn check_size(text: &str, limits: &Limits) -> Result<(), YamlError> {
         ));
     }
     Ok(())
-}
-
-/// Byte offsets where lines start, plus the end of the text.
-fn line_starts(text: &str) -> Vec<usize> {
-    let mut starts = vec![0];
-    starts.extend(
-        text.bytes()
-            .enumerate()
-            .filter(|&(_, byte)| byte == b'\n')
-            .map(|(index, _)| index + 1),
-    );
-    if starts.last() != Some(&text.len()) {
-        starts.push(text.len());
-    }
-    starts
 }
 
 fn is_document_start(line: &str) -> bool {
@@ -176,19 +270,20 @@ enum Frame {
 struct Loader<'a> {
     parser: Parser<'a, StrInput<'a>>,
     line_offset: usize,
-    limits: &'a Limits,
+    limits: Limits,
     anchors: HashMap<usize, Built>,
     alias_nodes: usize,
     keep_empty: bool,
-    /// Lines of the input; an error at the very end is reported on the last one, as go-yaml does.
-    last_line: usize,
+    /// The text read, to find its last line: an error at the very end is reported there, as
+    /// go-yaml does.
+    text: &'a str,
 }
 
 impl<'a> Loader<'a> {
-    fn new(text: &'a str, line_offset: usize, limits: &'a Limits) -> Self {
+    fn new(text: &'a str, line_offset: usize, limits: Limits) -> Self {
         Loader {
             parser: Parser::new_from_str(text),
-            last_line: text.lines().count().max(1),
+            text,
             line_offset,
             limits,
             anchors: HashMap::new(),
@@ -210,7 +305,10 @@ impl<'a> Loader<'a> {
                 .filter(|(context, _)| context.starts_with("while "))
                 .map_or(info, |(_, problem)| problem),
         };
-        let line = marker.line().min(self.last_line);
+        // Lines are counted only up to the error's, so errors cost no more than the text before
+        // them.
+        let last_line = self.text.lines().take(marker.line()).count().max(1);
+        let line = marker.line().min(last_line);
         YamlError::new(line + self.line_offset, marker.col() + 1, message)
     }
 
@@ -268,6 +366,7 @@ impl<'a> Loader<'a> {
                             kind: NodeKind::Null,
                             line: position.0,
                             column: position.1,
+                            written: None,
                         };
                         return Ok((node, true));
                     }
@@ -374,8 +473,14 @@ impl<'a> Loader<'a> {
                 self.limits.max_alias_nodes
             )));
         }
+        // The alias stands where it is written; the nodes inside keep the anchored positions.
+        let node = Node {
+            line: position.0,
+            column: position.1,
+            ..anchored.node.clone()
+        };
         Ok(Built {
-            node: anchored.node.clone(),
+            node,
             count: anchored.count,
             height: anchored.height,
             merge: anchored.merge,
@@ -410,6 +515,7 @@ fn finish(frame: Frame) -> (usize, Built) {
                         kind: NodeKind::Null,
                         line,
                         column,
+                        written: None,
                     },
                 ));
             }
@@ -420,6 +526,7 @@ fn finish(frame: Frame) -> (usize, Built) {
         kind,
         line: start.0,
         column: start.1,
+        written: None,
     };
     (
         anchor,
@@ -560,7 +667,7 @@ fn scalar(
                     )
                 })?;
             let kind = NodeKind::String(String::from_utf8_lossy(&bytes).into_owned());
-            return Ok(leaf(kind, position, false));
+            return Ok(leaf(kind, None, position, false));
         }
         (Some(_), Some(expected @ ("null" | "bool" | "int" | "float" | "timestamp"))) => {
             let resolved = resolve_plain(text, expected == "timestamp");
@@ -597,6 +704,11 @@ fn scalar(
         (Some(_), Some("merge")) if text == "<<" => Resolved::Merge,
         _ => Resolved::Str,
     };
+    let written = matches!(
+        resolved,
+        Resolved::Bool(_) | Resolved::Int(_) | Resolved::Float(_)
+    )
+    .then(|| Box::from(text));
     let (kind, merge) = match resolved {
         Resolved::Null => (NodeKind::Null, false),
         Resolved::Bool(value) => (NodeKind::Bool(value), false),
@@ -605,15 +717,16 @@ fn scalar(
         Resolved::Merge => (NodeKind::String(source.into_owned()), true),
         Resolved::Timestamp | Resolved::Str => (NodeKind::String(source.into_owned()), false),
     };
-    Ok(leaf(kind, position, merge))
+    Ok(leaf(kind, written, position, merge))
 }
 
-fn leaf(kind: NodeKind, position: (usize, usize), merge: bool) -> Built {
+fn leaf(kind: NodeKind, written: Option<Box<str>>, position: (usize, usize), merge: bool) -> Built {
     Built {
         node: Node {
             kind,
             line: position.0,
             column: position.1,
+            written,
         },
         count: 1,
         height: 0,

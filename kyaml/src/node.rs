@@ -17,8 +17,8 @@ pub struct Document {
     pub start_line: usize,
 }
 
-/// A YAML value with the position of its text. Aliases are expanded (their nodes keep the
-/// positions of the anchored text) and merge keys applied.
+/// A YAML value with the position of its text. Aliases are expanded (an alias's node has the
+/// alias's position, the nodes inside it keep the anchored text's) and merge keys applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// What the node is.
@@ -27,6 +27,9 @@ pub struct Node {
     pub line: usize,
     /// 1-based column (in characters) of the node's first character.
     pub column: usize,
+    /// A bool's, int's or float's text as written (`yes`, `0x1F`, `1.10`), which its value
+    /// alone does not tell; `None` for other nodes.
+    pub written: Option<Box<str>>,
 }
 
 /// The type and content of a [`Node`], typed as go-yaml v2 decodes into `interface{}`.
@@ -77,11 +80,25 @@ impl Node {
         }
     }
 
+    /// The value at a path of mapping keys (see [`Node::get`]).
+    pub fn get_path(&self, keys: &[&str]) -> Option<&Node> {
+        keys.iter().try_fold(self, |node, key| node.get(key))
+    }
+
     /// The text when this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             NodeKind::String(text) => Some(text),
             _ => None,
+        }
+    }
+
+    /// The text of a scalar as written: a string's value, or a bool's, int's or float's
+    /// [`written`](Node::written) text; `None` for nulls and collections.
+    pub fn scalar_text(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::String(text) => Some(text),
+            _ => self.written.as_deref(),
         }
     }
 

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use gotemplate::Value;
 use kyaml::{
-    Limits, NodeKind, YamlError, from_yaml, from_yaml_array, from_yaml_value, parse_documents,
-    parse_documents_lenient,
+    Document, Limits, NodeKind, YamlError, documents, from_yaml, from_yaml_array, from_yaml_value,
+    parse_documents, parse_documents_lenient,
 };
 
 fn kind(text: &str) -> NodeKind {
@@ -208,6 +208,100 @@ fn lenient_parsing_keeps_the_good_documents() {
     assert_eq!(errors.len(), 2);
     assert_eq!(documents[2].start_line, 8);
     assert_eq!(documents[2].root.line, 9);
+}
+
+fn first_key(document: &Document) -> String {
+    match &document.root.kind {
+        NodeKind::Mapping(pairs) => pairs[0].0.as_str().unwrap().to_string(),
+        NodeKind::Null => "(empty)".into(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn documents_stream_one_at_a_time_and_resume_after_errors() {
+    let text = "a: 1\n---\nb: [\n---\nc: 3\n---\n---\nd: : :\n---\ne: 5\n";
+    let items: Vec<_> = documents(text, &Limits::default()).collect();
+    let shown: Vec<_> = items
+        .iter()
+        .map(|item| match item {
+            Ok(document) => format!("{}@{}", first_key(document), document.start_line),
+            Err(error) => format!("error@{}", error.line),
+        })
+        .collect();
+    assert_eq!(shown, ["a@1", "error@4", "c@4", "error@8", "e@9"]);
+    let (parsed, errors) = parse_documents_lenient(text, &Limits::default());
+    let oks: Vec<_> = items.iter().filter_map(|item| item.clone().ok()).collect();
+    let errs: Vec<_> = items.into_iter().filter_map(Result::err).collect();
+    assert_eq!((parsed, errors), (oks, errs));
+
+    // Lazy: the first document comes without reading the rest.
+    let mut stream = documents("a: 1\n---\nb: [\n", &Limits::default());
+    assert_eq!(first_key(&stream.next().unwrap().unwrap()), "a");
+    assert!(stream.next().unwrap().is_err());
+    assert!(stream.next().is_none());
+    assert!(stream.next().is_none());
+
+    // An error with no later `---` ends the stream.
+    let items: Vec<_> = documents("a: [\nb: 1\n", &Limits::default()).collect();
+    assert_eq!(items.len(), 1);
+    assert!(items[0].is_err());
+}
+
+#[test]
+fn documents_can_keep_empty_ones() {
+    let text = "---\n# nothing\n---\na: 1\n---\nb: [\n---\n---\nc: 3\n";
+    let shown: Vec<_> = documents(text, &Limits::default())
+        .keep_empty()
+        .map(|item| item.map_or_else(|_| "error".into(), |document| first_key(&document)))
+        .collect();
+    assert_eq!(shown, ["(empty)", "a", "error", "(empty)", "c"]);
+    assert_eq!(documents("", &Limits::default()).keep_empty().count(), 0);
+    assert_eq!(
+        documents("# only\n", &Limits::default())
+            .keep_empty()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn documents_refuse_oversized_input_once() {
+    let limits = Limits {
+        max_input_bytes: 4,
+        ..Limits::default()
+    };
+    let items: Vec<_> = documents("a: 1\n---\nb: 2\n", &limits).collect();
+    assert_eq!(items.len(), 1);
+    assert!(
+        items[0]
+            .as_ref()
+            .unwrap_err()
+            .message
+            .contains("larger than the limit")
+    );
+}
+
+#[test]
+fn aliases_stand_where_written_and_typed_scalars_keep_their_text() {
+    let text = "a: &x {k: 0x1F}\nb: *x\nc: &y yes\nd: *y\ne: 1.10\nf: text\ng: ~\n";
+    let root = &parse_documents(text, &Limits::default()).unwrap()[0].root;
+    let b = root.get("b").unwrap();
+    assert_eq!((b.line, b.column), (2, 4));
+    assert_eq!(b.get("k").unwrap().line, 1);
+    assert_eq!(root.get_path(&["b", "k"]).unwrap().kind, NodeKind::Int(31));
+    assert_eq!(
+        root.get_path(&["b", "k"]).unwrap().scalar_text(),
+        Some("0x1F")
+    );
+    assert_eq!(root.get("d").unwrap().line, 4);
+    assert_eq!(root.get("d").unwrap().scalar_text(), Some("yes"));
+    assert_eq!(root.get("e").unwrap().scalar_text(), Some("1.10"));
+    assert_eq!(root.get("f").unwrap().scalar_text(), Some("text"));
+    assert_eq!(root.get("f").unwrap().written, None);
+    assert_eq!(root.get("g").unwrap().scalar_text(), None);
+    assert_eq!(root.scalar_text(), None);
+    assert!(root.get_path(&["a", "missing"]).is_none());
 }
 
 fn limit_error(text: &str, limits: &Limits) -> YamlError {

@@ -22,7 +22,6 @@ pub mod objects;
 pub mod options;
 pub mod report;
 pub mod sources;
-pub mod yaml;
 
 use kubefile::context::{ContextView, EntryKind, join};
 
@@ -94,7 +93,7 @@ pub fn scan(view: &dyn ContextView, options: &ScanOptions) -> ScanReport {
 /// Scans one manifest text alone; `name` is the file named in provenance and warnings.
 pub fn scan_manifest_text(name: &str, text: &str) -> ScanReport {
     let mut out = Collector::new();
-    sources::manifests::scan_text(name, text, &yaml::Limits::default(), &mut out);
+    sources::manifests::scan_text(name, text, &options::default_limits(), &mut out);
     out.finish()
 }
 

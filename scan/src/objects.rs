@@ -8,7 +8,7 @@
 //! mapping. `List` kinds are read item by item.
 
 use crate::report::ObjectRef;
-use crate::yaml::{Node, NodeKind};
+use kyaml::{Node, NodeKind};
 
 /// What an image field holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,23 +76,27 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// The string at a path of mapping keys.
+pub(crate) fn str_at<'a>(node: &'a Node, keys: &[&str]) -> Option<&'a str> {
+    node.get_path(keys).and_then(Node::as_str)
+}
+
 fn object_fields(node: &Node, path: &str, kind_hint: Option<&str>, out: &mut Vec<ImageField>) {
-    let NodeKind::Map(entries) = &node.kind else {
+    let NodeKind::Mapping(entries) = &node.kind else {
         walk(node, path, Defaults::default(), None, out);
         return;
     };
-    let kind = node.str_at(&["kind"]).or(kind_hint).unwrap_or_default();
+    let kind = str_at(node, &["kind"]).or(kind_hint).unwrap_or_default();
     let object = ObjectRef {
         kind: kind.to_owned(),
-        name: node
-            .str_at(&["metadata", "name"])
+        name: str_at(node, &["metadata", "name"])
             .unwrap_or_default()
             .to_owned(),
-        namespace: node.str_at(&["metadata", "namespace"]).map(str::to_owned),
+        namespace: str_at(node, &["metadata", "namespace"]).map(str::to_owned),
     };
     let object = (!kind.is_empty() || !object.name.is_empty()).then_some(object);
     let is_object = object.is_some();
-    if let (Some(item_kind), Some(NodeKind::Seq(items))) = (
+    if let (Some(item_kind), Some(NodeKind::Sequence(items))) = (
         kind.strip_suffix("List"),
         node.get("items").map(|n| &n.kind),
     ) {
@@ -102,9 +106,8 @@ fn object_fields(node: &Node, path: &str, kind_hint: Option<&str>, out: &mut Vec
         }
         return;
     }
-    let group = node
-        .str_at(&["apiVersion"])
-        .map(|v| v.rsplit_once('/').map_or("", |(group, _)| group));
+    let group =
+        str_at(node, &["apiVersion"]).map(|v| v.rsplit_once('/').map_or("", |(group, _)| group));
     let builtin = group.is_none_or(|g| BUILTIN_GROUPS.contains(&g));
     if let Some(spec_path) = pod_spec_path(kind).filter(|_| builtin) {
         if let Some(spec) = node.get_path(spec_path) {
@@ -127,7 +130,7 @@ fn object_fields(node: &Node, path: &str, kind_hint: Option<&str>, out: &mut Vec
 
 fn pod_spec_fields(spec: &Node, path: &str, object: Option<&ObjectRef>, out: &mut Vec<ImageField>) {
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        let Some(NodeKind::Seq(containers)) = spec.get(list).map(|n| &n.kind) else {
+        let Some(NodeKind::Sequence(containers)) = spec.get(list).map(|n| &n.kind) else {
             continue;
         };
         for (i, container) in containers.iter().enumerate() {
@@ -137,7 +140,7 @@ fn pod_spec_fields(spec: &Node, path: &str, object: Option<&ObjectRef>, out: &mu
             }
         }
     }
-    if let Some(NodeKind::Seq(volumes)) = spec.get("volumes").map(|n| &n.kind) {
+    if let Some(NodeKind::Sequence(volumes)) = spec.get("volumes").map(|n| &n.kind) {
         for (i, volume) in volumes.iter().enumerate() {
             if let Some(reference) = volume.get_path(&["image", "reference"]) {
                 let at = format!(
@@ -163,12 +166,12 @@ fn walk(
     out: &mut Vec<ImageField>,
 ) {
     match &node.kind {
-        NodeKind::Seq(items) => {
+        NodeKind::Sequence(items) => {
             for (i, item) in items.iter().enumerate() {
                 walk(item, &index_path(path, i), defaults, object, out);
             }
         }
-        NodeKind::Map(entries) => {
+        NodeKind::Mapping(entries) => {
             if let Some(value) = repository_reference(node, defaults) {
                 let line = node.get("repository").map_or(node.line, |r| r.line);
                 out.push(ImageField {
@@ -215,13 +218,14 @@ fn field(value: &Node, path: &str, object: Option<&ObjectRef>, out: &mut Vec<Ima
     let value_of = match &value.kind {
         NodeKind::String(text) => FieldValue::Text(text.clone()),
         NodeKind::Null => FieldValue::Rejected("the image field is empty".into()),
-        NodeKind::Other(text) => {
-            FieldValue::Rejected(format!("the image field holds `{text}`, not a string"))
-        }
-        NodeKind::Map(_) => {
+        NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => FieldValue::Rejected(format!(
+            "the image field holds `{}`, not a string",
+            value.scalar_text().unwrap_or_default()
+        )),
+        NodeKind::Mapping(_) => {
             FieldValue::Rejected("the image field holds a mapping, not a string".into())
         }
-        NodeKind::Seq(_) => {
+        NodeKind::Sequence(_) => {
             FieldValue::Rejected("the image field holds a sequence, not a string".into())
         }
     };
@@ -236,7 +240,7 @@ fn field(value: &Node, path: &str, object: Option<&ObjectRef>, out: &mut Vec<Ima
 /// `registry/repository:tag@digest` from sibling keys, when the mapping has a `repository`
 /// string and a tag or digest (or a default tag).
 fn repository_reference(map: &Node, defaults: Defaults<'_>) -> Option<FieldValue> {
-    let repository = map.str_at(&["repository"]).filter(|r| !r.is_empty())?;
+    let repository = str_at(map, &["repository"]).filter(|r| !r.is_empty())?;
     let text = |key: &str| {
         map.get(key)
             .and_then(Node::scalar_text)
@@ -288,7 +292,7 @@ fn index_path(path: &str, index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Limits, documents};
+    use kyaml::{Limits, documents};
 
     fn fields(text: &str) -> Vec<(String, String, usize)> {
         documents(text, &Limits::default())

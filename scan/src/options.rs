@@ -4,7 +4,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::yaml::Limits;
+use kyaml::Limits;
+
+/// The YAML bounds of [`ScanOptions::default`]: kyaml's, with nesting and alias expansion held
+/// to what manifests need.
+pub(crate) fn default_limits() -> Limits {
+    Limits {
+        max_depth: 256,
+        max_alias_nodes: 100_000,
+        ..Limits::default()
+    }
+}
 
 /// User values for one chart, as `helm template -f FILE --set X --set-string Y` takes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,7 +63,7 @@ impl Default for ScanOptions {
             namespace: "default".into(),
             kube_version: None,
             api_versions: Vec::new(),
-            limits: Limits::default(),
+            limits: default_limits(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum SourceKind {
     ImageList,
     /// An image field in a Helm chart's rendered output.
     Chart,
+    /// A chart's `helm.sh/images` annotation, read besides its rendered output.
+    ChartAnnotation,
     /// A chart's annotations or values, read because rendering failed (may be incomplete
     /// or hold images the chart does not use by default).
     ChartFallback,

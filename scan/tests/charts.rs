@@ -234,3 +234,75 @@ fn a_template_syntax_error_is_reported_and_the_chart_falls_back() {
         "the rendered template and the values fallback both count"
     );
 }
+
+#[test]
+fn rendered_output_is_read_as_helm_reads_it() {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Chart.yaml".to_owned(),
+        b"apiVersion: v2\nname: hooks\nversion: 1.0.0\n".to_vec(),
+    );
+    files.insert(
+        "templates/pods.yaml".to_owned(),
+        concat!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: main\nspec:\n  containers:\n  - name: c\n    image: example/main:1\n",
+            "---# a comment glued to the separator still separates, as in Helm\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: test\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers:\n  - name: c\n    image: example/test:1\n",
+            "---\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: old\n  annotations:\n    helm.sh/hook: crd-install\nspec:\n  containers:\n  - name: c\n    image: example/dropped-by-helm:1\n",
+        )
+        .as_bytes()
+        .to_vec(),
+    );
+    let report = scan::scan_chart(
+        "charts/hooks",
+        &ChartInput::Files(files),
+        &ScanOptions::default(),
+    );
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(
+        report.references(),
+        ["docker.io/example/main:1", "docker.io/example/test:1"]
+    );
+    let test_pod = &report.images[1].sources[0];
+    assert_eq!(
+        (test_pod.line, test_pod.document),
+        (Some(19), Some(1)),
+        "{test_pod:?}"
+    );
+}
+
+#[test]
+fn declared_images_add_to_the_render_and_bitnami_lists_do_not() {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "Chart.yaml".to_owned(),
+        concat!(
+            "apiVersion: v2\nname: declared\nversion: 1.0.0\nannotations:\n",
+            "  helm.sh/images: |\n    - name: helper\n      image: example/helper:2\n",
+            "  images: |\n    - name: optional\n      image: example/optional-feature:9\n",
+        )
+        .as_bytes()
+        .to_vec(),
+    );
+    files.insert(
+        "templates/pod.yaml".to_owned(),
+        b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: example/main:1\n".to_vec(),
+    );
+    let report = scan::scan_chart(
+        "charts/declared",
+        &ChartInput::Files(files),
+        &ScanOptions::default(),
+    );
+    assert!(report.partial_charts.is_empty());
+    assert_eq!(
+        report.references(),
+        ["docker.io/example/helper:2", "docker.io/example/main:1"]
+    );
+    let declared = &report.images[0].sources[0];
+    assert_eq!(declared.kind, scan::SourceKind::ChartAnnotation);
+    assert_eq!(
+        (declared.file.as_str(), declared.line),
+        ("charts/declared/Chart.yaml", Some(7))
+    );
+}

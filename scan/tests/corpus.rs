@@ -5,8 +5,6 @@ use std::path::Path;
 
 use scan::{WarningKind, scan_manifest_text};
 
-const CORPUS: &str = "/work/shared/corpus/manifests";
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -18,19 +16,13 @@ fn lines(path: &Path) -> Vec<String> {
 
 #[test]
 fn corpus_manifests_match_expected_images_exactly() {
-    let dir = Path::new(CORPUS);
-    if !dir.is_dir() {
-        println!(
-            "skipped: {CORPUS} is absent (the shared corpus is laid only beside CI and sessions)"
-        );
+    let Some(dir) = testkit::corpus::corpus_dir("manifests") else {
         return;
-    }
-    let mut manifests: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    };
+    let manifests: Vec<_> = testkit::corpus::sorted_entries(&dir)
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
-    manifests.sort();
     assert!(manifests.len() >= 11, "expected the 11 corpus manifests");
     let mut failures = Vec::new();
     for manifest in &manifests {

@@ -241,6 +241,90 @@ fn whole_context_with_ignore_lists() {
 }
 
 #[test]
+fn templates_render_with_sprig_or_are_skipped_with_file_and_line() {
+    let view = MemoryContext::new()
+        .with_content(
+            "manifests/a.yaml.tmpl",
+            "kind: Pod\nspec:\n  containers:\n{{- range $i, $name := list \"x\" \"y\" }}\n  - image: {{ $.Registry | default \"docker.io\" }}/{{ $name }}:{{ add $i 1 }}\n{{- end }}\n",
+        )
+        .with_content(
+            "manifests/b.tmpl",
+            "kind: Pod\nspec:\n  containers:\n  - image: {{ .Registry }}/{{ .DeployOnly }}:1\n",
+        )
+        .with_content("manifests/c.tmpl", "kind: Pod\n\n{{ deployTimeHelper }}\n");
+    let options = ScanOptions {
+        env: BTreeMap::from([("Registry".to_owned(), "sea.hub:5000".to_owned())]),
+        ..ScanOptions::default()
+    };
+    let report = scan(&view, &options);
+    assert_eq!(
+        report.references(),
+        ["sea.hub:5000/x:1", "sea.hub:5000/y:2"]
+    );
+    assert_eq!(report.images[1].sources[0].file, "manifests/a.yaml.tmpl");
+    assert_eq!(
+        report.images[1].sources[0].path.as_deref(),
+        Some("spec.containers[1].image")
+    );
+    let warned: Vec<_> = report
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.file.as_str(), w.line))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            (WarningKind::Template, "manifests/b.tmpl", Some(4)),
+            (WarningKind::Template, "manifests/c.tmpl", Some(3)),
+        ]
+    );
+    assert!(
+        report.warnings[0].message.contains(".DeployOnly"),
+        "{}",
+        report.warnings[0]
+    );
+    assert!(
+        report.warnings[1].message.contains("deployTimeHelper"),
+        "{}",
+        report.warnings[1]
+    );
+}
+
+#[test]
+fn documents_after_a_bad_one_count_and_keep_their_index() {
+    let text = "---\n# only a comment\n---\nkind: Pod\nspec: {containers: [{image: a:1}]}\n---\nkind: Pod\nspec: [bad\n---\nkind: Pod\nspec: {containers: [{image: *b}]}\n---\nx: &b b:1\nkind: Pod\nspec: {containers: [{image: *b, name: c}]}\n";
+    let report = scan_manifest_text("m.yaml", text);
+    assert_eq!(
+        report.references(),
+        ["docker.io/library/a:1", "docker.io/library/b:1"]
+    );
+    let a = &report.images[0].sources[0];
+    assert_eq!((a.document, a.line), (Some(1), Some(5)));
+    let b = &report.images[1].sources[0];
+    assert_eq!((b.document, b.line), (Some(4), Some(15)));
+    let warned: Vec<_> = report.warnings.iter().map(|w| w.kind).collect();
+    assert_eq!(warned, [WarningKind::InvalidYaml, WarningKind::InvalidYaml]);
+}
+
+#[test]
+fn typed_scalars_keep_their_text() {
+    let text = "apiVersion: x.io/v1\nkind: Thing\nspec:\n  app: {repository: r/x, tag: 1.10}\n  image: 0x1F\n  yes: {image: y:1}\n";
+    let report = scan_manifest_text("t.yaml", text);
+    assert_eq!(
+        report.references(),
+        ["docker.io/library/y:1", "docker.io/r/x:1.10"]
+    );
+    assert_eq!(
+        report.images[0].sources[0].path.as_deref(),
+        Some("spec.yes.image")
+    );
+    assert_eq!(
+        report.warnings[0].message,
+        "spec.image: the image field holds `0x1F`, not a string"
+    );
+}
+
+#[test]
 fn malformed_yaml_names_file_and_line_and_others_still_count() {
     let view = MemoryContext::new()
         .with_content(
@@ -270,7 +354,7 @@ fn deep_nesting_and_alias_bombs_are_clear_errors() {
     assert_eq!(report.warnings.len(), 1);
     let message = &report.warnings[0].message;
     assert!(
-        message.contains("nesting") || message.contains("recursion"),
+        message.contains("nesting") || message.contains("nested"),
         "{message}"
     );
     let block = (0..300).fold(String::new(), |text, depth| {
@@ -315,6 +399,10 @@ fn fifty_mib_manifest_in_bounded_time() {
     let start = Instant::now();
     let report = scan_manifest_text("big.yaml", &text);
     let elapsed = start.elapsed();
+    println!(
+        "50 MiB manifest: {i} documents scanned in {:.2} s",
+        elapsed.as_secs_f64()
+    );
     assert_eq!(report.images.len(), i);
     assert!(report.warnings.is_empty());
     assert!(elapsed < Duration::from_secs(120), "took {elapsed:?}");

@@ -408,6 +408,13 @@ fn huge_precisions_pad_with_zeros_instead_of_panicking() {
     assert_eq!(fixed.len(), 2 + 70_000);
     assert!(fixed.starts_with("1.5000") && fixed.ends_with('0'));
     let exponent = sprintf("%.70000e", &[Value::Float(1.5)]);
-    assert!(exponent.starts_with("1.5000") && exponent.ends_with("e+00"), "{}", &exponent[..10]);
-    assert!(sprintf("%.70000g", &[Value::Float(0.1)]).starts_with("0.1000000000000000055511151231257827"));
+    assert!(
+        exponent.starts_with("1.5000") && exponent.ends_with("e+00"),
+        "{}",
+        &exponent[..10]
+    );
+    assert!(
+        sprintf("%.70000g", &[Value::Float(0.1)])
+            .starts_with("0.1000000000000000055511151231257827")
+    );
 }

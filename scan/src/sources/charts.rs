@@ -18,15 +18,20 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 use helm::{Chart, RenderOptions, Rendered};
 use kubefile::context::{ContextView, EntryKind, basename, join};
+use kyaml::{Node, NodeKind};
 
-use super::{has_extension, record_fields, scan_yaml};
-use crate::objects::{self, Defaults};
+use super::{has_extension, record_fields, scan_document};
+use crate::objects::{self, Defaults, str_at};
 use crate::options::ScanOptions;
 use crate::report::{Collector, Provenance, SourceKind, WarningKind};
-use crate::yaml::{self, Node, NodeKind};
 
-/// Chart.yaml annotations that list images.
+/// Chart.yaml annotations that list images. Only the first is read besides rendering: the
+/// others (Artifact Hub's, Bitnami's) list every image a chart can use, most of them behind
+/// features its default values leave off, so they are read only when rendering fails.
 const IMAGE_ANNOTATIONS: [&str; 3] = ["helm.sh/images", "artifacthub.io/images", "images"];
+
+/// The annotation a chart declares the images it uses in, read as an extra source.
+const DECLARED_IMAGES: &str = IMAGE_ANNOTATIONS[0];
 
 /// A chart as found in the context.
 #[derive(Debug, Clone)]
@@ -80,9 +85,10 @@ fn raw_from_archive(bytes: &[u8]) -> Result<RawChart, String> {
     Ok(raw)
 }
 
-/// The first document of a YAML text, if it parses.
+/// The first document of a YAML text (null when it is empty), if it parses.
 fn first_document(text: &str, options: &ScanOptions) -> Option<Node> {
-    yaml::documents(text, &options.limits)
+    kyaml::documents(text, &options.limits)
+        .keep_empty()
         .next()
         .and_then(Result::ok)
         .map(|d| d.root)
@@ -109,7 +115,7 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
     };
     let name = match (
         &loaded,
-        chart_doc.as_ref().and_then(|d| d.str_at(&["name"])),
+        chart_doc.as_ref().and_then(|d| str_at(d, &["name"])),
     ) {
         (Ok(chart), _) => chart.metadata.name.clone(),
         (Err(_), Some(name)) => name.to_owned(),
@@ -135,6 +141,12 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
     match helm::render(&chart, &render_options) {
         Ok(rendered) => {
             scan_rendered(&name, &rendered, options, out);
+            if let Some(chart_doc) = &chart_doc {
+                let mut base =
+                    Provenance::new(SourceKind::ChartAnnotation, join(path, "Chart.yaml"));
+                base.chart = Some(name.clone());
+                annotation_images(chart_doc, &[DECLARED_IMAGES], &base, options, out);
+            }
             if !rendered.errors.is_empty() {
                 for error in &rendered.errors {
                     let function = error
@@ -206,13 +218,35 @@ fn render_options(
     })
 }
 
-/// Scans the rendered manifests of a chart.
+/// Scans the rendered manifests of a chart as Helm reads them: each file split on `---`
+/// before any YAML parsing (so `---# comment` separates documents), and documents whose
+/// `helm.sh/hook` names an event Helm does not know left out, as Helm drops them.
 fn scan_rendered(name: &str, rendered: &Rendered, options: &ScanOptions, out: &mut Collector) {
     for manifest in &rendered.manifests {
         let mut base = Provenance::new(SourceKind::Chart, manifest.template.clone());
         base.chart = Some(name.to_owned());
-        scan_yaml(&manifest.text, &base, &options.limits, out);
+        let documents = helm::output::split_documents_with_lines(&manifest.text);
+        for (index, (first_line, text)) in documents.into_iter().enumerate() {
+            for document in kyaml::documents(&text, &options.limits) {
+                if document
+                    .as_ref()
+                    .is_ok_and(|document| is_dropped_hook(&document.root))
+                {
+                    continue;
+                }
+                scan_document(document, index, first_line, &base, out);
+            }
+        }
     }
+}
+
+/// Whether Helm leaves this document out: a hook naming an event it does not know.
+fn is_dropped_hook(root: &Node) -> bool {
+    root.get("metadata")
+        .and_then(|metadata| metadata.get("annotations"))
+        .and_then(|annotations| annotations.get("helm.sh/hook"))
+        .and_then(Node::as_str)
+        .is_some_and(|events| !helm::output::known_hook_events(events))
 }
 
 /// Reads images from a chart's annotations and values, and marks the chart partial.
@@ -231,7 +265,7 @@ fn fallback(
     base.chart = Some(name.to_owned());
     let mut found = Collector::new();
     if let Some(chart_doc) = chart_doc {
-        annotation_images(chart_doc, &base, options, &mut found);
+        annotation_images(chart_doc, &IMAGE_ANNOTATIONS, &base, options, &mut found);
     }
     let app_version = chart_doc
         .and_then(|d| d.get("appVersion"))
@@ -276,11 +310,12 @@ fn fallback(
 /// Images listed by the image annotations of Chart.yaml.
 fn annotation_images(
     chart_doc: &Node,
+    keys: &[&str],
     base: &Provenance,
     options: &ScanOptions,
     out: &mut Collector,
 ) {
-    for key in IMAGE_ANNOTATIONS {
+    for key in keys {
         let Some(value) = chart_doc.get_path(&["annotations", key]) else {
             continue;
         };
@@ -288,7 +323,7 @@ fn annotation_images(
             continue;
         };
         let prefix = format!("annotations[{key:?}]");
-        for document in yaml::documents(text, &options.limits) {
+        for document in kyaml::documents(text, &options.limits) {
             match document {
                 Ok(document) => {
                     let mut fields =
@@ -322,34 +357,48 @@ fn values_images(
     base: &Provenance,
     out: &mut Collector,
 ) {
-    let registry = values
-        .str_at(&["global", "imageRegistry"])
-        .filter(|r| !r.is_empty());
+    let registry = str_at(values, &["global", "imageRegistry"]).filter(|r| !r.is_empty());
     let fields = objects::generic_fields(values, prefix, Defaults { registry, tag });
     record_fields(fields, None, base, out);
 }
 
-/// A computed values tree as positionless YAML nodes.
+/// A computed values tree as YAML nodes without positions (line 0); bools and numbers are
+/// written as Go prints them.
 fn value_to_node(value: &gotemplate::Value) -> Node {
     use gotemplate::Value;
-    Node::unpositioned(match value {
+    let kind = match value {
         Value::Nil | Value::Object(_) => NodeKind::Null,
         Value::String(text) => NodeKind::String(text.to_string()),
         Value::Bytes(bytes) => NodeKind::String(String::from_utf8_lossy(bytes).into_owned()),
-        Value::Bool(_) | Value::Int(..) | Value::Float(_) => NodeKind::Other(value.to_go_string()),
-        Value::List(items) => NodeKind::Seq(items.iter().map(value_to_node).collect()),
-        Value::Map(map) => NodeKind::Map(
+        Value::Bool(value) => NodeKind::Bool(*value),
+        Value::Int(number, _) => NodeKind::Int(i128::from(*number)),
+        Value::Float(number) => NodeKind::Float(*number),
+        Value::List(items) => NodeKind::Sequence(items.iter().map(value_to_node).collect()),
+        Value::Map(map) => NodeKind::Mapping(
             map.borrow()
                 .iter()
                 .map(|(k, v)| {
                     (
-                        Node::unpositioned(NodeKind::String(k.clone())),
+                        unpositioned(NodeKind::String(k.clone()), None),
                         value_to_node(v),
                     )
                 })
                 .collect(),
         ),
-    })
+    };
+    let written = matches!(value, Value::Bool(_) | Value::Int(..) | Value::Float(_))
+        .then(|| value.to_go_string().into());
+    unpositioned(kind, written)
+}
+
+/// A node without a position.
+fn unpositioned(kind: NodeKind, written: Option<Box<str>>) -> Node {
+    Node {
+        kind,
+        line: 0,
+        column: 0,
+        written,
+    }
 }
 
 /// Reads a chart directory of the context into memory.

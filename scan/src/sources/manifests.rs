@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use kubefile::context::{ContextView, join};
+use kyaml::Limits;
 
 use super::{has_extension, read_text, scan_yaml, template};
 use crate::report::{Collector, Provenance, SourceKind, WarningKind};
-use crate::yaml::Limits;
 
 /// Extensions of files read as YAML.
 const YAML_EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
@@ -44,8 +44,9 @@ pub fn scan_text(name: &str, text: &str, limits: &Limits, out: &mut Collector) {
     );
 }
 
-/// Renders a `.tmpl` manifest with `env` and scans the result; a template that needs more
-/// than the environment has is skipped with a warning naming the file and what was missing.
+/// Renders a `.tmpl` manifest with `env` and scans the result; a template that fails to parse
+/// or to render (it needs more than the environment has) is skipped with a warning naming the
+/// file, the line and the problem.
 pub fn scan_template(
     name: &str,
     text: &str,
@@ -53,13 +54,13 @@ pub fn scan_template(
     limits: &Limits,
     out: &mut Collector,
 ) {
-    match template::render(text, env) {
+    match template::render(name, text, env) {
         Ok(rendered) => scan_text(name, &rendered, limits, out),
-        Err(problem) => out.warn(
+        Err(error) => out.warn(
             WarningKind::Template,
             name,
-            problem.line(),
-            problem.to_string(),
+            error.line,
+            format!("not rendered: {error}"),
         ),
     }
 }

@@ -9,11 +9,11 @@ pub mod manifests;
 pub mod template;
 
 use kubefile::context::ContextView;
+use kyaml::Limits;
 
 use crate::candidate;
 use crate::objects::{self, FieldValue, ImageField};
 use crate::report::{Collector, Provenance, Warning, WarningKind};
-use crate::yaml::{self, Limits};
 
 /// Reads a context file as UTF-8 text; a failure becomes a warning and `None`.
 pub(crate) fn read_text(view: &dyn ContextView, path: &str, out: &mut Collector) -> Option<String> {
@@ -37,23 +37,48 @@ pub(crate) fn read_text(view: &dyn ContextView, path: &str, out: &mut Collector)
     }
 }
 
-/// Scans every document of a YAML (or JSON) text for the image fields of its objects.
-/// `base` gives the source kind, file and chart; a parse error is a warning naming the file
-/// and line, and the documents before it still count.
+/// Scans every document of a YAML (or JSON) text for the image fields of its objects, one
+/// document at a time. `base` gives the source kind, file and chart; a parse error is a warning
+/// naming the file and line, and the documents before it and from the next `---` on still
+/// count.
 pub(crate) fn scan_yaml(text: &str, base: &Provenance, limits: &Limits, out: &mut Collector) {
-    for document in yaml::documents(text, limits) {
-        match document {
-            Ok(document) => {
-                let fields = objects::document_fields(&document.root);
-                record_fields(fields, Some(document.index), base, out);
-            }
-            Err(e) => out.warn(
-                WarningKind::InvalidYaml,
-                &base.file,
-                Some(e.line),
-                format!("invalid YAML (column {}): {}", e.column, e.message),
-            ),
+    // Empty documents are kept, and an error stands for the document it is in, so that the
+    // count is each document's index in the file.
+    for (index, document) in kyaml::documents(text, limits).keep_empty().enumerate() {
+        scan_document(document, index, 1, base, out);
+    }
+}
+
+/// Records the image fields of one parsed document (or a warning for a parse error), whose
+/// text starts on line `first_line` of the file `base` names.
+pub(crate) fn scan_document(
+    document: Result<kyaml::Document, kyaml::YamlError>,
+    index: usize,
+    first_line: usize,
+    base: &Provenance,
+    out: &mut Collector,
+) {
+    let shift = |line: usize| {
+        if line > 0 {
+            line + first_line - 1
+        } else {
+            line
         }
+    };
+    match document {
+        Ok(document) => {
+            let mut fields = objects::document_fields(&document.root);
+            for field in &mut fields {
+                field.line = shift(field.line);
+            }
+            record_fields(fields, Some(index), base, out);
+        }
+        Err(e) => out.warn(
+            WarningKind::InvalidYaml,
+            &base.file,
+            Some(shift(e.line)),
+            format!("invalid YAML (column {}): {}", e.column, e.message),
+        ),
     }
 }
 

@@ -1,122 +1,38 @@
 //! `*.tmpl` files. Sealer renders them at deploy time with the cluster's environment as Go
-//! templates; the scan renders the subset that only substitutes variables (`{{ .Name }}`,
-//! with `{{-`/`-}}` trimming and `{{/* comments */}}`) from the build's environment. A file
-//! with an unknown variable or any other template action is not guessed at: the caller skips
-//! it with a warning naming the file and what was missing.
+//! templates (with Sprig's functions); the scan renders them the same way with the build's
+//! environment as dot, a map of strings (`{{ .Registry }}`). A missing key is an error, not an
+//! empty string: a file that needs what only the deploy knows is not guessed at, the caller
+//! skips it with a warning naming the file, the line and the problem.
 
 use std::collections::BTreeMap;
 
-/// Why a template could not be rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateProblem {
-    /// Variables that are not in the environment, in order of first use.
-    Unknown(Vec<String>),
-    /// An action other than a variable or comment (`{{ if }}`, a function call), at a line.
-    Unsupported {
-        /// 1-based line of the action.
-        line: usize,
-        /// The action as written.
-        action: String,
-    },
-    /// `{{` without a closing `}}`, at a line.
-    Unclosed(usize),
-}
+use gotemplate::{ExecOptions, Functions, Templates, Value};
 
-impl TemplateProblem {
-    /// The line the problem is on, when it is on one.
-    pub fn line(&self) -> Option<usize> {
-        match self {
-            TemplateProblem::Unknown(_) => None,
-            TemplateProblem::Unsupported { line, .. } | TemplateProblem::Unclosed(line) => {
-                Some(*line)
-            }
-        }
-    }
-}
+/// Most steps one rendering may take, so that a hostile template (`{{ range 10000000000 }}`)
+/// ends in an error instead of running for ages.
+const MAX_STEPS: u64 = 10_000_000;
 
-impl std::fmt::Display for TemplateProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TemplateProblem::Unknown(names) => write!(
-                f,
-                "not rendered: unknown variables {}",
-                names
-                    .iter()
-                    .map(|n| format!(".{n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            TemplateProblem::Unsupported { line, action } => write!(
-                f,
-                "not rendered: line {line}: `{action}` is more than variable substitution"
-            ),
-            TemplateProblem::Unclosed(line) => {
-                write!(f, "not rendered: line {line}: `{{{{` is never closed")
-            }
-        }
-    }
-}
-
-/// Renders `text`, substituting `{{ .Name }}` from `env`.
-pub fn render(text: &str, env: &BTreeMap<String, String>) -> Result<String, TemplateProblem> {
-    let mut output = String::with_capacity(text.len());
-    let mut unknown: Vec<String> = Vec::new();
-    let mut rest = text;
-    let mut trim_next = false;
-    while let Some(start) = rest.find("{{") {
-        let line = text.len() - rest.len() + start;
-        let line = text[..line].matches('\n').count() + 1;
-        let mut before = &rest[..start];
-        if trim_next {
-            before = before.trim_start();
-        }
-        let after_open = &rest[start + 2..];
-        let Some(end) = after_open.find("}}") else {
-            return Err(TemplateProblem::Unclosed(line));
-        };
-        let mut action = &after_open[..end];
-        if let Some(stripped) = action.strip_prefix('-') {
-            before = before.trim_end();
-            action = stripped;
-        }
-        trim_next = false;
-        if let Some(stripped) = action.strip_suffix('-') {
-            trim_next = true;
-            action = stripped;
-        }
-        output.push_str(before);
-        let action = action.trim();
-        if action.starts_with("/*") && action.ends_with("*/") {
-            // A comment renders as nothing.
-        } else if let Some(name) = variable_name(action) {
-            match env.get(name) {
-                Some(value) => output.push_str(value),
-                None if !unknown.iter().any(|u| u == name) => unknown.push(name.to_owned()),
-                None => {}
-            }
-        } else {
-            return Err(TemplateProblem::Unsupported {
-                line,
-                action: format!("{{{{{action}}}}}"),
-            });
-        }
-        rest = &after_open[end + 2..];
-    }
-    output.push_str(if trim_next { rest.trim_start() } else { rest });
-    if unknown.is_empty() {
-        Ok(output)
-    } else {
-        Err(TemplateProblem::Unknown(unknown))
-    }
-}
-
-/// `Name` for an action `.Name`.
-fn variable_name(action: &str) -> Option<&str> {
-    let name = action.strip_prefix('.')?;
-    (!name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit()))
-    .then_some(name)
+/// Renders the template `text` of the file `name` with `env` as dot; the error says where and
+/// what failed.
+pub fn render(
+    name: &str,
+    text: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<String, Box<gotemplate::Error>> {
+    let mut functions = Functions::new();
+    sprig::register(&mut functions);
+    let mut templates = Templates::new(functions);
+    templates.parse(name, text).map_err(Box::new)?;
+    let dot = Value::map(
+        env.iter()
+            .map(|(key, value)| (key.clone(), Value::string(value.as_str())))
+            .collect(),
+    );
+    let options = ExecOptions {
+        max_steps: Some(MAX_STEPS),
+        ..ExecOptions::strict()
+    };
+    templates.execute(name, dot, &options).map_err(Box::new)
 }
 
 #[cfg(test)]
@@ -128,27 +44,33 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_known_variables() {
+    fn renders_go_templates_with_sprig() {
         let text = "image: {{ .Registry }}/x:1\n{{/* c */}}a: {{- .Registry -}}  \nb\n";
         assert_eq!(
-            render(text, &env()).unwrap(),
+            render("t.tmpl", text, &env()).unwrap(),
             "image: sea.hub:5000/x:1\na:sea.hub:5000b\n"
+        );
+        let text = "{{ if .Registry }}{{ .Registry | upper | quote }}{{ end }}{{ .Registry | trimSuffix \":5000\" | default \"x\" }}";
+        assert_eq!(
+            render("t.tmpl", text, &env()).unwrap(),
+            "\"SEA.HUB:5000\"sea.hub"
         );
     }
 
     #[test]
-    fn names_unknown_variables_and_unsupported_actions() {
-        assert_eq!(
-            render("{{.A}} {{ .Registry }} {{.B}} {{.A}}", &env()),
-            Err(TemplateProblem::Unknown(vec!["A".into(), "B".into()]))
-        );
-        assert_eq!(
-            render("x\n{{ if .A }}y{{ end }}", &env()),
-            Err(TemplateProblem::Unsupported {
-                line: 2,
-                action: "{{if .A}}".into()
-            })
-        );
-        assert_eq!(render("{{ .A", &env()), Err(TemplateProblem::Unclosed(1)));
+    fn missing_keys_and_syntax_errors_are_located() {
+        let error = render("t.tmpl", "x\n{{ .Registry }} {{ .Missing }}", &env()).unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert!(error.to_string().contains(".Missing"), "{error}");
+        let error = render("t.tmpl", "x\ny\n{{ .A", &env()).unwrap_err();
+        assert_eq!(error.line, Some(3));
+        let error = render("t.tmpl", "{{ nofunc 1 }}", &env()).unwrap_err();
+        assert!(error.to_string().contains("nofunc"), "{error}");
+    }
+
+    #[test]
+    fn endless_templates_are_stopped() {
+        let error = render("t.tmpl", "{{ range 100000000000 }}x{{ end }}", &env()).unwrap_err();
+        assert!(error.to_string().contains("steps"), "{error}");
     }
 }
