@@ -3,6 +3,7 @@
 //! parsed as YAML), and, for every corpus chart, the output of a live `helm template` run
 //! (fields that differ between two Helm runs, such as random passwords, are masked).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -382,4 +383,159 @@ fn corpus_charts_render_as_helm_does() {
         charts.len(),
         failures.join("\n\n")
     );
+}
+
+/// Cases of the template tables that Helm 3.17 renders differently from us, on purpose.
+const KNOWN_CASE_DIFFERENCES: &[(&str, &str)] = &[(
+    "toStrings",
+    "our values have no []string type: typeOf says []interface {}",
+)];
+
+/// One chart holding every output case of the three template tables (Go's builtins, Sprig's
+/// and Helm's functions), each rendered by `tpl` from a file with its data: Helm's output
+/// and ours must agree case by case. Cases Helm refuses to render (features newer than its
+/// Go, Sprig's `slice` on strings) are left out one by one and counted.
+#[test]
+fn every_template_case_renders_as_helm_renders_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cases = Vec::new();
+    for dir in [
+        "gotemplate/tests/cases",
+        "sprig/tests/cases",
+        "helm/tests/cases",
+    ] {
+        for case in testkit::template_cases::read_cases(&root.join(dir)) {
+            let object_data = case
+                .data
+                .as_deref()
+                .is_none_or(|data| data.trim_start().starts_with('{'));
+            if matches!(case.expected, testkit::template_cases::Expected::Output(_)) && object_data
+            {
+                cases.push(case);
+            }
+        }
+    }
+    let helm = helm_binary();
+    let mut included: Vec<usize> = (0..cases.len()).collect();
+    let mut refused = Vec::new();
+    let (chart_dir, helm_output) = loop {
+        let dir = tempfile::tempdir().unwrap();
+        write_case_chart(dir.path(), &cases, &included);
+        let home = tempfile::tempdir().unwrap();
+        let output = Command::new(&helm)
+            .args(["template", "release-name"])
+            .arg(dir.path())
+            .env("HOME", home.path())
+            .env("KUBECONFIG", home.path().join("none"))
+            .output()
+            .unwrap();
+        if output.status.success() {
+            break (dir, String::from_utf8(output.stdout).unwrap());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let failing = stderr
+            .split("case-")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("helm failed without naming a case: {stderr}"));
+        assert!(
+            refused.len() < 40,
+            "helm refuses too many cases; last: {stderr}"
+        );
+        included.retain(|&index| index != failing);
+        refused.push(format!("{} / {}", cases[failing].file, cases[failing].name));
+    };
+    let chart = Chart::load_dir(chart_dir.path()).unwrap();
+    let rendered = helm::render(&chart, &RenderOptions::new()).unwrap();
+    assert!(rendered.errors.is_empty(), "{:?}", rendered.errors.first());
+    let ours = template_output(&rendered).unwrap();
+    let outputs = |stream: &str| -> BTreeMap<String, String> {
+        parsed_documents(stream)
+            .into_iter()
+            .filter_map(|(source, value)| {
+                let Value::Map(map) = value else { return None };
+                let data = map.borrow().get("data").cloned()?;
+                let Value::Map(data) = data else { return None };
+                let out = data.borrow().get("out")?.as_str()?.to_owned();
+                Some((source, out))
+            })
+            .collect()
+    };
+    let (ours, theirs) = (outputs(&ours), outputs(&helm_output));
+    assert_eq!(
+        theirs.len(),
+        included.len(),
+        "helm printed one document per case"
+    );
+    let mut failures = Vec::new();
+    for &index in &included {
+        let case = &cases[index];
+        let source = format!("generated/templates/case-{index}.yaml");
+        let known = KNOWN_CASE_DIFFERENCES
+            .iter()
+            .any(|(name, _)| *name == case.name);
+        let same = ours.get(&source) == theirs.get(&source);
+        if same == known {
+            failures.push(format!(
+                "{} / {}: ours {:?}, helm {:?}{}",
+                case.file,
+                case.name,
+                ours.get(&source),
+                theirs.get(&source),
+                if known {
+                    " (listed as a known difference, but equal now)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    println!(
+        "{} cases compared with helm, {} refused by helm 3.17: {}",
+        included.len(),
+        refused.len(),
+        refused.join("; ")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} cases differ from helm:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A chart whose template `case-N` renders case N's text (kept in `files/`) with its data.
+fn write_case_chart(
+    dir: &Path,
+    cases: &[testkit::template_cases::TemplateCase],
+    included: &[usize],
+) {
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: generated\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    let mut values = String::from("{");
+    for &index in included {
+        let case = &cases[index];
+        if let Some(data) = &case.data {
+            if values.len() > 1 {
+                values.push(',');
+            }
+            values.push_str(&format!("\"case-{index}\": {data}"));
+        }
+        std::fs::write(dir.join(format!("files/case-{index}.tpl")), &case.template).unwrap();
+        std::fs::write(
+            dir.join(format!("templates/case-{index}.yaml")),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: case-{index}\ndata:\n  out: {{{{ tpl (.Files.Get \"files/case-{index}.tpl\") (index .Values \"case-{index}\") | toJson }}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    values.push('}');
+    std::fs::write(dir.join("values.yaml"), values).unwrap();
 }
