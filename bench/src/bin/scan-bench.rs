@@ -161,13 +161,14 @@ fn corpus_scenario(runs: usize) {
                     .args(["template", "release-name"])
                     .arg(chart)
                     .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
                     .status()
                     .unwrap();
                 assert!(status.success(), "helm template {} failed", chart.display());
             }
             let helm_time = start.elapsed();
             println!(
-                "corpus: 13 charts + 11 manifests, {} images: scan {} ms; helm template of the charts alone {} ms; ratio {:.2}",
+                "corpus: 13 charts + 11 manifests, {} images: scan {}; helm template of the charts alone {}; ratio {:.2}",
                 report.images.len(),
                 millis(ours),
                 millis(helm_time),
@@ -175,7 +176,7 @@ fn corpus_scenario(runs: usize) {
             );
         }
         None => println!(
-            "corpus: {} images: scan {} ms (no helm binary for the baseline: run scripts/install-helm)",
+            "corpus: {} images: scan {} (no helm binary for the baseline: run scripts/install-helm)",
             report.images.len(),
             millis(ours)
         ),
@@ -188,7 +189,7 @@ fn scenario(label: &str, root: &Path, runs: usize) -> Duration {
     let naive_found = naive_line_scan(root);
     let naive = best_of(runs, || naive_line_scan(root));
     println!(
-        "{label}: {} images, {} warnings: scan {} ms; naive line scan {} ms ({naive_found} strings, many wrong); ratio {:.2}",
+        "{label}: {} images, {} warnings: scan {}; naive line scan {} ({naive_found} strings, many wrong); ratio {:.2}",
         report.images.len(),
         report.warnings.len(),
         millis(ours),
@@ -229,7 +230,7 @@ fn main() {
         runs,
     );
     println!(
-        "large tree: {} ms (goal: under 3000 ms on 2 cores); parts {} + {} ms",
+        "large tree: {} (goal: under 3000 ms on 2 cores); parts {} + {}",
         millis(total),
         millis(manifest_time),
         millis(chart_time)
