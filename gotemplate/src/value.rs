@@ -160,21 +160,42 @@ impl Value {
     /// Go's `fmt.Sprint` of this one value (the `%v` verb).
     pub fn to_go_string(&self) -> String {
         let mut out = String::new();
-        write_go_value(&mut out, self, true);
+        write_go_value(&mut out, self, &mut Vec::new());
         out
     }
 
     /// A deep copy: maps and lists are new, so changing the copy leaves the original alone.
     #[must_use]
+    ///
+    /// A map that contains itself (templates can build one with Sprig's `set`) is copied
+    /// down to where it repeats; the repetition stays shared instead of recursing forever.
     pub fn deep_copy(&self) -> Value {
+        self.deep_copy_within(&mut Vec::new())
+    }
+
+    fn deep_copy_within(
+        &self,
+        open_maps: &mut Vec<*const RefCell<BTreeMap<String, Value>>>,
+    ) -> Value {
         match self {
-            Value::List(items) => Value::list(items.iter().map(Value::deep_copy).collect()),
-            Value::Map(map) => Value::map(
-                map.borrow()
+            Value::List(items) if open_maps.len() < MAX_NESTING => Value::list(
+                items
                     .iter()
-                    .map(|(key, value)| (key.clone(), value.deep_copy()))
+                    .map(|item| item.deep_copy_within(open_maps))
                     .collect(),
             ),
+            Value::Map(map)
+                if open_maps.len() < MAX_NESTING && !open_maps.contains(&Rc::as_ptr(map)) =>
+            {
+                open_maps.push(Rc::as_ptr(map));
+                let copy = map
+                    .borrow()
+                    .iter()
+                    .map(|(key, value)| (key.clone(), value.deep_copy_within(open_maps)))
+                    .collect();
+                open_maps.pop();
+                Value::map(copy)
+            }
             other => other.clone(),
         }
     }
@@ -215,7 +236,31 @@ pub fn format_go_float(value: f64) -> String {
     }
 }
 
-fn write_go_value(out: &mut String, value: &Value, top_level: bool) {
+/// How deep values are printed or copied; deeper (or self-containing) values print `...`.
+const MAX_NESTING: usize = 1000;
+
+/// Writes `value` as `%v` does; `open` holds the lists and maps being written around it, so
+/// a map that contains itself prints `...` where Go would recurse until its stack ran out.
+fn write_go_value(out: &mut String, value: &Value, open: &mut Vec<*const ()>) {
+    let identity = match value {
+        Value::List(items) => Some(Rc::as_ptr(items).cast::<()>()),
+        Value::Map(map) => Some(Rc::as_ptr(map).cast::<()>()),
+        _ => None,
+    };
+    if let Some(identity) = identity {
+        if open.len() >= MAX_NESTING || open.contains(&identity) {
+            out.push_str("...");
+            return;
+        }
+        open.push(identity);
+    }
+    write_go_value_inside(out, value, open);
+    if identity.is_some() {
+        open.pop();
+    }
+}
+
+fn write_go_value_inside(out: &mut String, value: &Value, open: &mut Vec<*const ()>) {
     match value {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
@@ -240,7 +285,7 @@ fn write_go_value(out: &mut String, value: &Value, top_level: bool) {
                 if index > 0 {
                     out.push(' ');
                 }
-                write_go_value(out, item, false);
+                write_go_value(out, item, open);
             }
             out.push(']');
         }
@@ -252,14 +297,11 @@ fn write_go_value(out: &mut String, value: &Value, top_level: bool) {
                 }
                 out.push_str(key);
                 out.push(':');
-                write_go_value(out, item, false);
+                write_go_value(out, item, open);
             }
             out.push(']');
         }
-        Value::Object(object) => {
-            let _ = top_level;
-            out.push_str(&object.display());
-        }
+        Value::Object(object) => out.push_str(&object.display()),
     }
 }
 
@@ -329,6 +371,21 @@ mod tests {
         ] {
             assert_eq!(format_go_float(value), text, "{value}");
         }
+    }
+
+    #[test]
+    fn a_map_that_contains_itself_prints_and_copies_without_recursing_forever() {
+        let map = Value::empty_map();
+        let Value::Map(inner) = &map else {
+            unreachable!()
+        };
+        inner.borrow_mut().insert("self".into(), map.clone());
+        inner
+            .borrow_mut()
+            .insert("again".into(), Value::list(vec![map.clone()]));
+        assert_eq!(map.to_go_string(), "map[again:[...] self:...]");
+        let copy = map.deep_copy();
+        assert!(matches!(copy, Value::Map(_)) && copy.to_go_string().starts_with("map[again:["));
     }
 
     #[test]
