@@ -171,7 +171,7 @@ fn the_corpus_gives_every_expected_image_and_nothing_else() {
             );
         }
     }
-    let output = sealer_build().arg("images").arg(&corpus).output().unwrap();
+    let output = sealer_build().arg("images").arg(corpus).output().unwrap();
     assert!(
         output.status.success(),
         "{}",

@@ -8,8 +8,22 @@ use gotemplate::Value;
 
 use crate::HelmError;
 
-/// Largest chart archive, unpacked, that is read (Helm's own limit is 100 MiB per file).
+/// Largest chart archive, unpacked, that is read (Helm's own limits are 100 MiB per chart
+/// and 5 MiB per file; ours is looser, for vendored images of charts, but bounded).
 const MAX_ARCHIVE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// A byte-order mark, which Helm strips from every file it loads.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Files of the chart's root that are the chart's own description, not `.Files`.
+const NOT_FILES: &[&str] = &[
+    "Chart.yaml",
+    "values.yaml",
+    "Chart.lock",
+    "values.schema.json",
+    "requirements.yaml",
+    "requirements.lock",
+];
 
 /// A loaded chart: its metadata, default values, templates, files and subcharts.
 #[derive(Debug, Clone)]
@@ -39,7 +53,7 @@ pub struct Metadata {
     pub kube_version: String,
     /// `type` (`application` or `library`).
     pub chart_type: String,
-    /// `annotations`, string values only.
+    /// `annotations` with scalar values, as text.
     pub annotations: BTreeMap<String, String>,
     /// `dependencies`.
     pub dependencies: Vec<Dependency>,
@@ -65,17 +79,38 @@ pub struct Dependency {
 }
 
 impl Chart {
-    /// Loads a chart from its files, keyed by paths relative to the chart's root.
-    pub fn load(mut files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
+    /// Loads an unpacked chart directory's files, keyed by paths relative to its root: the
+    /// top `.helmignore` (and Helm's default rules) leave files out first, as `helm` does
+    /// when it reads a directory.
+    pub fn load_unpacked(mut files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
         let ignore_text = files
             .get(".helmignore")
             .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
         let rules = crate::ignore::Rules::parse(ignore_text.as_deref());
         files.retain(|path, _| !rules.ignores(path));
+        Chart::load(files)
+    }
+
+    /// Loads a chart from its files as they are (a packaged chart's content), keyed by paths
+    /// relative to the chart's root.
+    pub fn load(mut files: BTreeMap<String, Vec<u8>>) -> Result<Chart, HelmError> {
+        for bytes in files.values_mut() {
+            if bytes.starts_with(UTF8_BOM) {
+                bytes.drain(..UTF8_BOM.len());
+            }
+        }
         let chart_yaml = files
             .get("Chart.yaml")
             .ok_or_else(|| HelmError::new("Chart.yaml file is missing"))?;
-        let metadata = Metadata::parse(&text_of("Chart.yaml", chart_yaml)?)?;
+        let mut metadata = Metadata::parse(&text_of("Chart.yaml", chart_yaml)?)?;
+        if metadata.dependencies.is_empty()
+            && let Some(requirements) = files.get("requirements.yaml")
+        {
+            metadata.dependencies = Metadata::dependencies_of(&yaml_map(
+                "requirements.yaml",
+                &text_of("requirements.yaml", requirements)?,
+            )?);
+        }
         let values = match files.get("values.yaml") {
             Some(bytes) => yaml_map("values.yaml", &text_of("values.yaml", bytes)?)?,
             None => BTreeMap::new(),
@@ -85,14 +120,17 @@ impl Chart {
         let mut subchart_files: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
         let mut archives = Vec::new();
         for (path, bytes) in files {
-            if path == "Chart.yaml" || path == "values.yaml" {
+            if NOT_FILES.contains(&path.as_str()) {
                 continue;
             }
             if let Some(name) = path.strip_prefix("templates/") {
                 if !name.is_empty() {
-                    templates.push((path.clone(), text_of(&path, &bytes)?));
+                    templates.push((path.clone(), String::from_utf8_lossy(&bytes).into_owned()));
                 }
             } else if let Some(rest) = path.strip_prefix("charts/") {
+                if rest.starts_with('_') || rest.starts_with('.') {
+                    continue;
+                }
                 match rest.split_once('/') {
                     Some((dir, inner)) => {
                         subchart_files
@@ -113,9 +151,6 @@ impl Chart {
         }
         let mut dependencies = Vec::new();
         for (dir, sub_files) in subchart_files {
-            if !sub_files.contains_key("Chart.yaml") {
-                continue;
-            }
             let chart = Chart::load(sub_files).map_err(|error| {
                 HelmError::new(format!(
                     "error loading subchart charts/{dir}: {}",
@@ -142,6 +177,12 @@ impl Chart {
 
     /// Loads a chart from a `.tgz` archive (`helm package` output: one top directory).
     pub fn load_archive(bytes: &[u8]) -> Result<Chart, HelmError> {
+        Chart::load(Chart::read_archive_files(bytes)?)
+    }
+
+    /// The files of a `.tgz` chart archive, keyed by paths relative to its top directory;
+    /// what is unpacked is bounded, so a compression bomb ends in an error.
+    pub fn read_archive_files(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, HelmError> {
         let decoder = flate2::read::GzDecoder::new(bytes);
         let mut archive = tar::Archive::new(decoder.take(MAX_ARCHIVE_BYTES));
         let mut files = BTreeMap::new();
@@ -173,12 +214,12 @@ impl Chart {
             })?;
             files.insert(inner.to_owned(), data);
         }
-        Chart::load(files)
+        Ok(files)
     }
 
     /// Loads a chart directory from disk.
     pub fn load_dir(root: &std::path::Path) -> Result<Chart, HelmError> {
-        Chart::load(Chart::read_dir_files(root)?)
+        Chart::load_unpacked(Chart::read_dir_files(root)?)
     }
 
     /// Reads every file under `root`, keyed by its path relative to `root`: what
@@ -247,6 +288,14 @@ fn read_dir_into(
 }
 
 impl Metadata {
+    /// The `dependencies` list of a Chart.yaml (or an old chart's requirements.yaml).
+    fn dependencies_of(raw: &BTreeMap<String, Value>) -> Vec<Dependency> {
+        match raw.get("dependencies") {
+            Some(Value::List(items)) => items.iter().filter_map(Dependency::from_value).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn parse(text: &str) -> Result<Metadata, HelmError> {
         let raw = yaml_map("Chart.yaml", text)?;
         let string = |key: &str| raw.get(key).and_then(scalar_text).unwrap_or_default();
@@ -262,10 +311,7 @@ impl Metadata {
                 .collect(),
             _ => BTreeMap::new(),
         };
-        let dependencies = match raw.get("dependencies") {
-            Some(Value::List(items)) => items.iter().filter_map(Dependency::from_value).collect(),
-            _ => Vec::new(),
-        };
+        let dependencies = Metadata::dependencies_of(&raw);
         Ok(Metadata {
             version: string("version"),
             app_version: string("appVersion"),
@@ -305,11 +351,20 @@ impl Dependency {
     }
 }
 
-/// The text of a scalar (strings as they are, numbers and bools as Go prints them).
-fn scalar_text(value: &Value) -> Option<String> {
+/// The text of a Chart.yaml scalar as Helm reads it into a string field: strings as they
+/// are, bools as `true`/`false`, whole numbers in plain form (`appVersion: 20240101` is
+/// `20240101`), other numbers as Go's 32-bit `%g` (sigs.k8s.io/yaml's conversion).
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.to_string()),
-        Value::Bool(_) | Value::Int(..) | Value::Float(_) => Some(value.to_go_string()),
+        Value::Bool(_) | Value::Int(..) => Some(value.to_go_string()),
+        Value::Float(number)
+            if number.fract() == 0.0 && number.abs() < 9.007_199_254_740_992e15 =>
+        {
+            Some(format!("{number:.0}"))
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Float(number) => Some(format!("{}", *number as f32)),
         _ => None,
     }
 }

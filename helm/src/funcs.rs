@@ -14,6 +14,7 @@ pub fn helm_functions() -> Functions {
     functions.insert("required", required);
     functions.insert("lookup", lookup);
     functions.insert("toYaml", to_yaml);
+    functions.insert("mustToYaml", must_to_yaml);
     functions.insert("fromYaml", from_yaml);
     functions.insert("fromYamlArray", from_yaml_array);
     functions.insert("toJson", to_json);
@@ -74,12 +75,6 @@ fn include(runtime: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
 fn tpl(runtime: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
     arity("tpl", args, 2)?;
     let text = string_arg(&args[0])?;
-    if !matches!(args[1], Value::Map(_) | Value::Nil) {
-        return Err(format!(
-            "wrong type for value; expected chartutil.Values; got {}",
-            go_type_for_argument(&args[1])
-        ));
-    }
     let output = runtime
         .execute_text("gotpl", text, args[1].clone())
         .map_err(|error| {
@@ -120,6 +115,12 @@ pub(crate) fn to_yaml_text(value: &Value) -> String {
 fn to_yaml(_: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
     arity("toYaml", args, 1)?;
     Ok(Value::from(to_yaml_text(&args[0])))
+}
+
+fn must_to_yaml(_: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
+    arity("mustToYaml", args, 1)?;
+    kyaml::to_yaml(&args[0].to_data())
+        .map(|text| Value::from(text.strip_suffix('\n').unwrap_or(&text)))
 }
 
 fn from_yaml(_: &mut dyn Runtime, args: &[Value]) -> Result<Value, String> {
@@ -164,7 +165,7 @@ fn from_json_array(_: &mut dyn Runtime, args: &[Value]) -> Result<Value, String>
 }
 
 /// A YAML error worded as sigs.k8s.io/yaml words it (`yaml: line N: ...`, no column).
-fn go_yaml_error(error: &kyaml::YamlError) -> String {
+pub(crate) fn go_yaml_error(error: &kyaml::YamlError) -> String {
     format!(
         "error converting YAML to JSON: yaml: line {}: {}",
         error.line, error.message
@@ -176,7 +177,7 @@ fn error_map(message: &str) -> Value {
 }
 
 /// How Go's JSON decoder names a value that does not fit the target.
-fn json_kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::String(_) => "string",
         Value::Bool(_) => "bool",

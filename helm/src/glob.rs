@@ -1,115 +1,192 @@
-//! The glob patterns of `.Files.Glob` (gobwas/glob with `/` as the separator): `*` and `?`
-//! stay within a path segment, `**` crosses segments, `[abc]`/`[!a-z]` classes and
-//! `{a,b}` alternatives.
+//! Glob matching for `.Files.Glob` (gobwas/glob with `/` as the separator: `*` and `?` stay
+//! within a path segment, `**` crosses segments, `[abc]`/`[!a-z]` classes, `{a,b}`
+//! alternatives) and for `.helmignore` (Go's `filepath.Match`: no `**`, no braces, `[^a-z]`).
+//! Matching is dynamic programming over pattern and path positions, so a hostile pattern
+//! (`*a*a*a*a*a*x`) costs pattern length times path length, never exponential time.
 
-/// Whether `path` matches `pattern`.
+/// Most alternatives a `{a,b}` pattern expands to; more never match.
+const MAX_ALTERNATIVES: usize = 256;
+
+/// One element of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    /// `?`: one character other than `/`.
+    One,
+    /// `*`: any run without `/`.
+    Segment,
+    /// `**`: any run.
+    Any,
+    /// `[...]`: one character other than `/` in (or, negated, not in) the ranges.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// Whether `path` matches the `.Files.Glob` pattern.
 pub fn matches(pattern: &str, path: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
     let path: Vec<char> = path.chars().collect();
-    match_from(&pattern, &path, 0)
+    expand_braces(pattern).iter().any(|alternative| {
+        tokens(alternative, true).is_some_and(|tokens| match_tokens(&tokens, &path))
+    })
 }
 
-/// Nesting of `{}` and `**` recursion is bounded so that hostile patterns cannot exhaust the stack.
-const MAX_DEPTH: usize = 64;
-
-fn match_from(pattern: &[char], path: &[char], depth: usize) -> bool {
-    if depth > MAX_DEPTH {
-        return false;
-    }
-    let Some(&first) = pattern.first() else {
-        return path.is_empty();
-    };
-    match first {
-        '*' if pattern.get(1) == Some(&'*') => {
-            let rest = &pattern[2..];
-            (0..=path.len()).any(|skip| match_from(rest, &path[skip..], depth + 1))
-        }
-        '*' => {
-            let rest = &pattern[1..];
-            let segment_end = path.iter().position(|&c| c == '/').unwrap_or(path.len());
-            (0..=segment_end).any(|skip| match_from(rest, &path[skip..], depth + 1))
-        }
-        '?' => {
-            path.first().is_some_and(|&c| c != '/') && match_from(&pattern[1..], &path[1..], depth)
-        }
-        '[' => match (class_end(pattern), path.first()) {
-            (Some(end), Some(&c)) if c != '/' => {
-                class_matches(&pattern[1..end], c)
-                    && match_from(&pattern[end + 1..], &path[1..], depth)
-            }
-            (None, Some(&c)) => c == '[' && match_from(&pattern[1..], &path[1..], depth),
-            (Some(_), _) | (None, None) => false,
-        },
-        '{' => match alternatives(pattern) {
-            Some((options, end)) => options.iter().any(|option| {
-                let mut candidate: Vec<char> = option.clone();
-                candidate.extend_from_slice(&pattern[end + 1..]);
-                match_from(&candidate, path, depth + 1)
-            }),
-            None => path.first() == Some(&'{') && match_from(&pattern[1..], &path[1..], depth),
-        },
-        '\\' if pattern.len() > 1 => {
-            path.first() == Some(&pattern[1]) && match_from(&pattern[2..], &path[1..], depth)
-        }
-        literal => path.first() == Some(&literal) && match_from(&pattern[1..], &path[1..], depth),
-    }
+/// Whether `path` matches the pattern with Go's `filepath.Match` rules.
+pub fn matches_path(pattern: &str, path: &str) -> bool {
+    let path: Vec<char> = path.chars().collect();
+    tokens(pattern, false).is_some_and(|tokens| match_tokens(&tokens, &path))
 }
 
-fn class_end(pattern: &[char]) -> Option<usize> {
-    pattern
-        .iter()
-        .skip(2)
-        .position(|&c| c == ']')
-        .map(|offset| offset + 2)
-}
-
-fn class_matches(class: &[char], c: char) -> bool {
-    let (negated, class) = match class.first() {
-        Some('!' | '^') => (true, &class[1..]),
-        _ => (false, class),
-    };
-    let mut found = false;
+/// Compiles a pattern (`gobwas` adds `**` and `!` negation in classes); `None` when malformed.
+fn tokens(pattern: &str, gobwas: bool) -> Option<Vec<Token>> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
     let mut index = 0;
-    while index < class.len() {
-        if index + 2 < class.len() && class[index + 1] == '-' {
-            if class[index] <= c && c <= class[index + 2] {
-                found = true;
+    while index < chars.len() {
+        match chars[index] {
+            '*' if gobwas && chars.get(index + 1) == Some(&'*') => {
+                out.push(Token::Any);
+                index += 2;
             }
-            index += 3;
-        } else {
-            if class[index] == c {
-                found = true;
+            '*' => {
+                out.push(Token::Segment);
+                index += 1;
             }
-            index += 1;
+            '?' => {
+                out.push(Token::One);
+                index += 1;
+            }
+            '\\' => {
+                out.push(Token::Literal(*chars.get(index + 1)?));
+                index += 2;
+            }
+            '[' => {
+                let mut position = index + 1;
+                let negated = matches!(chars.get(position), Some('^'))
+                    || (gobwas && matches!(chars.get(position), Some('!')));
+                if negated {
+                    position += 1;
+                }
+                let mut ranges = Vec::new();
+                loop {
+                    let low = *chars.get(position)?;
+                    if low == ']' && !ranges.is_empty() {
+                        break;
+                    }
+                    if chars.get(position + 1) == Some(&'-')
+                        && chars.get(position + 2).is_some_and(|c| *c != ']')
+                    {
+                        ranges.push((low, chars[position + 2]));
+                        position += 3;
+                    } else {
+                        ranges.push((low, low));
+                        position += 1;
+                    }
+                }
+                out.push(Token::Class { negated, ranges });
+                index = position + 1;
+            }
+            literal => {
+                out.push(Token::Literal(literal));
+                index += 1;
+            }
         }
     }
-    found != negated
+    Some(out)
 }
 
-/// The comma-separated options of a `{...}` group at the start of `pattern`, and the index
-/// of its closing brace.
-fn alternatives(pattern: &[char]) -> Option<(Vec<Vec<char>>, usize)> {
+/// `reachable[j]`: the pattern's first `i` tokens can match the path's first `j` characters.
+fn match_tokens(tokens: &[Token], path: &[char]) -> bool {
+    let mut reachable = vec![false; path.len() + 1];
+    reachable[0] = true;
+    for token in tokens {
+        let mut next = vec![false; path.len() + 1];
+        if matches!(token, Token::Any | Token::Segment) {
+            // A star extends any reachable start to every later position (within its
+            // segment for `*`).
+            let mut open = false;
+            for end in 0..=path.len() {
+                if matches!(token, Token::Segment) && end > 0 && path[end - 1] == '/' {
+                    open = false;
+                }
+                open |= reachable[end];
+                next[end] = open;
+            }
+            reachable = next;
+            continue;
+        }
+        for start in 0..=path.len() {
+            if !reachable[start] {
+                continue;
+            }
+            match token {
+                Token::Any | Token::Segment => {}
+                Token::One => {
+                    if path.get(start).is_some_and(|c| *c != '/') {
+                        next[start + 1] = true;
+                    }
+                }
+                Token::Literal(literal) => {
+                    if path.get(start) == Some(literal) {
+                        next[start + 1] = true;
+                    }
+                }
+                Token::Class { negated, ranges } => {
+                    if let Some(&c) = path.get(start)
+                        && c != '/'
+                        && ranges.iter().any(|(low, high)| *low <= c && c <= *high) != *negated
+                    {
+                        next[start + 1] = true;
+                    }
+                }
+            }
+        }
+        reachable = next;
+    }
+    reachable[path.len()]
+}
+
+/// Every pattern a `{a,b}` group stands for (none when there are too many).
+fn expand_braces(pattern: &str) -> Vec<String> {
+    let Some(open) = pattern.find('{') else {
+        return vec![pattern.to_owned()];
+    };
     let mut depth = 0;
-    let mut options = vec![Vec::new()];
-    for (index, &c) in pattern.iter().enumerate().skip(1) {
+    let mut options = vec![String::new()];
+    for (offset, c) in pattern[open + 1..].char_indices() {
         match c {
             '{' => depth += 1,
-            '}' if depth == 0 => return Some((options, index)),
+            '}' if depth == 0 => {
+                let rest = &pattern[open + 1 + offset + 1..];
+                let mut out = Vec::new();
+                for option in options {
+                    for tail in expand_braces(&format!("{option}{rest}")) {
+                        if out.len() >= MAX_ALTERNATIVES {
+                            return Vec::new();
+                        }
+                        out.push(format!("{}{tail}", &pattern[..open]));
+                    }
+                }
+                return out;
+            }
             '}' => depth -= 1,
             ',' if depth == 0 => {
-                options.push(Vec::new());
+                options.push(String::new());
                 continue;
             }
             _ => {}
         }
-        options.last_mut()?.push(c);
+        if let Some(last) = options.last_mut() {
+            last.push(c);
+        }
     }
-    None
+    vec![pattern.to_owned()]
 }
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, matches_path};
 
     #[test]
     fn stars_stay_in_their_segment() {
@@ -130,5 +207,22 @@ mod tests {
         assert!(matches("conf/{a,b}.conf", "conf/b.conf"));
         assert!(!matches("conf/{a,b}.conf", "conf/c.conf"));
         assert!(matches("{crds,files}/**", "crds/x/y.yaml"));
+    }
+
+    #[test]
+    fn filepath_match_has_no_double_star_or_braces() {
+        assert!(matches_path("docs/*.md", "docs/a.md"));
+        assert!(matches_path("[^a]x", "bx"));
+        assert!(!matches_path("{a,b}", "a"));
+        assert!(matches_path("{a,b}", "{a,b}"));
+        assert!(!matches_path("*", "a/b"));
+    }
+
+    #[test]
+    fn hostile_patterns_take_polynomial_time() {
+        let path = "a".repeat(5_000);
+        assert!(!matches(&format!("{}x", "**a".repeat(60)), &path));
+        assert!(!matches_path(&format!("{}x", "*a".repeat(60)), &path));
+        assert!(matches(&"*a".repeat(60), &path));
     }
 }

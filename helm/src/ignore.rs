@@ -1,7 +1,9 @@
-//! `.helmignore`: files a chart directory leaves out of the chart. Patterns are shell globs;
-//! one with a `/` matches the whole path, one without matches any path component's name;
-//! a trailing `/` matches directories only; `!` re-includes. Dotfiles under `templates/` are
-//! always left out, as Helm's defaults do.
+//! `.helmignore`: files a chart directory leaves out of the chart, with Helm's rules (its
+//! `pkg/ignore`, which is not gitignore): patterns are `filepath.Match` globs; one starting
+//! with `/` or containing `/` matches the whole path, one without matches the base name; a
+//! trailing `/` matches directories only; the first rule that decides wins, and a `!rule`
+//! decides "ignore" for every path it does NOT match. Dotfiles under `templates/` are always
+//! left out, as Helm's defaults do. A directory that is ignored takes its files with it.
 
 use crate::glob;
 
@@ -21,12 +23,7 @@ pub struct Rules {
 impl Rules {
     /// Parses a `.helmignore` text (`None`: only the defaults).
     pub fn parse(text: Option<&str>) -> Rules {
-        let mut rules = vec![Rule {
-            pattern: "templates/.?*".into(),
-            negated: false,
-            directory_only: false,
-            whole_path: true,
-        }];
+        let mut rules = Vec::new();
         for line in text.unwrap_or_default().lines() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -40,17 +37,24 @@ impl Rules {
                 Some(rest) => (true, rest),
                 None => (false, line),
             };
+            let whole_path = line.contains('/');
             let pattern = line.trim_start_matches('/');
-            if pattern.is_empty() {
+            if pattern.is_empty() || pattern.contains("**") {
                 continue;
             }
             rules.push(Rule {
-                whole_path: pattern.contains('/'),
+                whole_path,
                 pattern: pattern.to_owned(),
                 negated,
                 directory_only,
             });
         }
+        rules.push(Rule {
+            pattern: "templates/.?*".into(),
+            negated: false,
+            directory_only: false,
+            whole_path: true,
+        });
         Rules { rules }
     }
 
@@ -65,17 +69,22 @@ impl Rules {
     }
 
     fn ignores_entry(&self, path: &str, name: &str, is_dir: bool) -> bool {
-        let mut ignored = false;
         for rule in &self.rules {
+            let target = if rule.whole_path { path } else { name };
+            if rule.negated {
+                if (rule.directory_only && !is_dir) || !glob::matches_path(&rule.pattern, target) {
+                    return true;
+                }
+                continue;
+            }
             if rule.directory_only && !is_dir {
                 continue;
             }
-            let target = if rule.whole_path { path } else { name };
-            if glob::matches(&rule.pattern, target) {
-                ignored = !rule.negated;
+            if glob::matches_path(&rule.pattern, target) {
+                return true;
             }
         }
-        ignored
+        false
     }
 }
 
@@ -85,16 +94,30 @@ mod tests {
 
     #[test]
     fn helmignore_rules() {
-        let rules = Rules::parse(Some("# comment\n*.bak\nsecret/\n/docs/*.md\n!keep.bak\n"));
+        let rules = Rules::parse(Some("# comment\n*.bak\nsecret/\n/docs/*.md\n/tests\n"));
         assert!(rules.ignores("a.bak"));
-        assert!(rules.ignores("files/b.bak"));
-        assert!(!rules.ignores("keep.bak"));
+        assert!(
+            rules.ignores("files/b.bak"),
+            "a pattern without / matches base names"
+        );
         assert!(rules.ignores("secret/x"));
-        assert!(!rules.ignores("secret"));
+        assert!(!rules.ignores("secret"), "secret/ matches directories only");
         assert!(rules.ignores("docs/a.md"));
         assert!(!rules.ignores("other/docs/a.md"));
+        assert!(rules.ignores("tests/t.yaml"));
+        assert!(
+            !rules.ignores("templates/tests/t.yaml"),
+            "a rooted pattern matches from the root only"
+        );
         assert!(rules.ignores("templates/.hidden.yaml"));
         assert!(!rules.ignores("templates/x.yaml"));
+        assert!(!rules.ignores("values.yaml"));
+    }
+
+    #[test]
+    fn a_negated_rule_ignores_what_it_does_not_match() {
+        let rules = Rules::parse(Some("!*.yaml\n"));
+        assert!(rules.ignores("notes.txt"));
         assert!(!rules.ignores("values.yaml"));
     }
 }

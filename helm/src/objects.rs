@@ -190,7 +190,8 @@ impl Object for KubeVersion {
     }
 }
 
-/// `.Capabilities.APIVersions`: the group/versions (and group/version/kinds) the cluster serves.
+/// `.Capabilities.APIVersions`: the API versions the cluster serves (`group/version`, and
+/// `group/version/Kind` entries when given with `--api-versions`).
 pub struct ApiVersions {
     versions: Vec<String>,
 }
@@ -353,25 +354,34 @@ pub struct ChartMetadata {
     is_root: bool,
 }
 
-/// Go field name, Chart.yaml key, and whether the field is a string (zero value `""`).
-const METADATA_FIELDS: &[(&str, &str, bool)] = &[
-    ("Name", "name", true),
-    ("Home", "home", true),
-    ("Sources", "sources", false),
-    ("Version", "version", true),
-    ("Description", "description", true),
-    ("Keywords", "keywords", false),
-    ("Maintainers", "maintainers", false),
-    ("Icon", "icon", true),
-    ("APIVersion", "apiVersion", true),
-    ("Condition", "condition", true),
-    ("Tags", "tags", true),
-    ("AppVersion", "appVersion", true),
-    ("Deprecated", "deprecated", false),
-    ("Annotations", "annotations", false),
-    ("KubeVersion", "kubeVersion", true),
-    ("Dependencies", "dependencies", false),
-    ("Type", "type", true),
+/// The Go type of a `chart.Metadata` field, which decides its zero value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldType {
+    Text,
+    Flag,
+    List,
+    Table,
+}
+
+/// Go field name, Chart.yaml key, and Go type of each `chart.Metadata` field.
+const METADATA_FIELDS: &[(&str, &str, FieldType)] = &[
+    ("Name", "name", FieldType::Text),
+    ("Home", "home", FieldType::Text),
+    ("Sources", "sources", FieldType::List),
+    ("Version", "version", FieldType::Text),
+    ("Description", "description", FieldType::Text),
+    ("Keywords", "keywords", FieldType::List),
+    ("Maintainers", "maintainers", FieldType::List),
+    ("Icon", "icon", FieldType::Text),
+    ("APIVersion", "apiVersion", FieldType::Text),
+    ("Condition", "condition", FieldType::Text),
+    ("Tags", "tags", FieldType::Text),
+    ("AppVersion", "appVersion", FieldType::Text),
+    ("Deprecated", "deprecated", FieldType::Flag),
+    ("Annotations", "annotations", FieldType::Table),
+    ("KubeVersion", "kubeVersion", FieldType::Text),
+    ("Dependencies", "dependencies", FieldType::List),
+    ("Type", "type", FieldType::Text),
 ];
 
 impl ChartMetadata {
@@ -390,17 +400,20 @@ impl Object for ChartMetadata {
         if name == "IsRoot" {
             return Some(Value::Bool(self.is_root));
         }
-        let &(_, key, is_string) = METADATA_FIELDS
+        let &(_, key, field_type) = METADATA_FIELDS
             .iter()
             .find(|(field, _, _)| *field == name)?;
-        Some(match self.raw.get(key) {
-            Some(Value::Nil) | None if is_string => Value::string(""),
-            Some(Value::Nil) | None if key == "deprecated" => Value::Bool(false),
-            Some(value) if is_string && !matches!(value, Value::String(_)) => {
-                Value::string(value.to_go_string())
+        Some(match (self.raw.get(key), field_type) {
+            (Some(value), FieldType::Text) => {
+                Value::string(crate::chart::scalar_text(value).unwrap_or_default())
             }
-            Some(value) => value.clone(),
-            None => Value::Nil,
+            (Some(Value::Bool(flag)), FieldType::Flag) => Value::Bool(*flag),
+            (Some(value @ Value::List(_)), FieldType::List)
+            | (Some(value @ Value::Map(_)), FieldType::Table) => value.clone(),
+            (_, FieldType::Text) => Value::string(""),
+            (_, FieldType::Flag) => Value::Bool(false),
+            (_, FieldType::List) => Value::list(Vec::new()),
+            (_, FieldType::Table) => Value::empty_map(),
         })
     }
 
@@ -421,7 +434,12 @@ impl Object for ChartMetadata {
     }
 
     fn to_data(&self) -> Value {
-        let mut data = self.raw.clone();
+        let mut data: BTreeMap<String, Value> = self
+            .raw
+            .iter()
+            .filter(|(key, _)| METADATA_FIELDS.iter().any(|(_, known, _)| known == key))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
         data.insert("IsRoot".into(), Value::Bool(self.is_root));
         Value::map(data)
     }

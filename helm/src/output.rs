@@ -131,20 +131,21 @@ pub fn documents(rendered: &Rendered) -> Result<Vec<Document>, HelmError> {
     let mut out = Vec::new();
     for manifest in manifests {
         for text in split_documents(&manifest.text) {
-            let head = match kyaml::from_yaml(&text) {
+            let head = match kyaml::from_yaml_value(&text) {
                 Ok(Value::Map(map)) => Some(map),
                 Ok(Value::Nil) => None,
                 Ok(other) => {
                     return Err(HelmError::new(format!(
                         "YAML parse error on {}: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type releaseutil.SimpleHead",
                         manifest.template,
-                        json_kind(&other)
+                        crate::funcs::json_kind(&other)
                     )));
                 }
                 Err(error) => {
                     return Err(HelmError::new(format!(
-                        "YAML parse error on {}: error converting YAML to JSON: {error}",
-                        manifest.template
+                        "YAML parse error on {}: {}",
+                        manifest.template,
+                        crate::funcs::go_yaml_error(&error)
                     )));
                 }
             };
@@ -191,15 +192,6 @@ fn install_rank(kind: &str) -> (usize, &str) {
     match INSTALL_ORDER.iter().position(|known| *known == kind) {
         Some(index) => (index, ""),
         None => (INSTALL_ORDER.len(), kind),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::String(_) => "string",
-        Value::Bool(_) => "bool",
-        Value::Int(..) | Value::Float(_) => "number",
-        _ => "array",
     }
 }
 

@@ -30,6 +30,7 @@ struct TemplateFile {
 
 /// Renders every template of `chart` and of its enabled subcharts.
 pub fn render(chart: &Chart, options: &RenderOptions) -> Result<Rendered, HelmError> {
+    check_dependencies(chart)?;
     let user_values = user_values(options)?;
     let mut chart = chart.clone();
     process_dependency_enabled(&mut chart, &user_values, "")?;
@@ -115,6 +116,30 @@ pub fn render(chart: &Chart, options: &RenderOptions) -> Result<Rendered, HelmEr
     }
     collect_values(&chart, "", &Value::Map(user_values), &mut rendered.values);
     Ok(rendered)
+}
+
+/// Every dependency Chart.yaml names must be vendored under `charts/` (Helm refuses to
+/// render otherwise: its images would be missed without a word).
+fn check_dependencies(chart: &Chart) -> Result<(), HelmError> {
+    let missing: Vec<&str> = chart
+        .metadata
+        .dependencies
+        .iter()
+        .filter(|req| {
+            !chart
+                .dependencies
+                .iter()
+                .any(|sub| sub.metadata.name == req.name)
+        })
+        .map(|req| req.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(HelmError::new(format!(
+        "found in Chart.yaml, but missing in charts/ directory: {} (run `helm dependency build` to vendor them)",
+        missing.join(", ")
+    )))
 }
 
 /// What every chart's data shares.
@@ -295,4 +320,52 @@ fn kube_version(requested: Option<&str>) -> Result<KubeVersion, HelmError> {
         major: major.to_owned(),
         minor: minor.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::{Chart, RenderOptions, render};
+
+    fn chart(files: &[(&str, &str)]) -> Chart {
+        Chart::load(
+            files
+                .iter()
+                .map(|(path, text)| ((*path).to_owned(), text.as_bytes().to_vec()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dependency_missing_from_charts_is_an_error_not_a_silent_gap() {
+        let chart = chart(&[(
+            "Chart.yaml",
+            "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: redis\n  version: 1.x\n",
+        )]);
+        let error = render(&chart, &RenderOptions::new()).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("missing in charts/ directory: redis"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn numeric_chart_fields_read_as_helm_reads_them() {
+        let chart = chart(&[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: app\nversion: 1.0.0\nappVersion: 20240101\n",
+            ),
+            (
+                "templates/cm.yaml",
+                "v: {{ .Chart.AppVersion }} {{ len .Chart.Annotations }}\n",
+            ),
+        ]);
+        let rendered = render(&chart, &RenderOptions::new()).unwrap();
+        assert_eq!(rendered.manifests[0].text, "v: 20240101 0\n");
+    }
 }

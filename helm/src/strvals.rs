@@ -17,6 +17,7 @@ pub fn parse_into(
         position: 0,
         as_strings,
         expression,
+        depth: 0,
     };
     parser.parse_map(values)
 }
@@ -26,7 +27,12 @@ struct Parser<'a> {
     position: usize,
     as_strings: bool,
     expression: &'a str,
+    /// How deep the key being parsed is nested.
+    depth: usize,
 }
+
+/// Deepest nesting of keys and list indexes in one expression (Helm's `MaxNestedNameLevel`).
+const MAX_NESTING: usize = 30;
 
 /// What ended a run of key or value characters.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,6 +76,22 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// Runs `parse` one nesting level deeper, refusing past [`MAX_NESTING`].
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.error(&format!(
+                "value name nested level is greater than maximum supported nested level of {MAX_NESTING}"
+            )));
+        }
+        self.depth += 1;
+        let result = parse(self);
+        self.depth -= 1;
+        result
+    }
+
     /// Parses `key...=value` (one comma-separated item) into `map`.
     fn parse_key_into(&mut self, map: &mut BTreeMap<String, Value>) -> Result<(), String> {
         let (key, stop) = self.read_until(&['=', '[', ',', '.']);
@@ -107,7 +129,7 @@ impl Parser<'_> {
                     Some(Value::Map(existing)) => existing.borrow().clone(),
                     _ => BTreeMap::new(),
                 };
-                self.parse_key_into(&mut inner)?;
+                self.nested(|parser| parser.parse_key_into(&mut inner))?;
                 map.insert(key, Value::map(inner));
                 Ok(())
             }
@@ -117,7 +139,7 @@ impl Parser<'_> {
                     Some(Value::List(existing)) => existing.as_ref().clone(),
                     _ => Vec::new(),
                 };
-                self.parse_list_item(&mut list, index)?;
+                self.nested(|parser| parser.parse_list_item(&mut list, index))?;
                 map.insert(key, Value::list(list));
                 Ok(())
             }
@@ -165,7 +187,7 @@ impl Parser<'_> {
                     Value::Map(existing) => existing.borrow().clone(),
                     _ => BTreeMap::new(),
                 };
-                self.parse_key_into(&mut inner)?;
+                self.nested(|parser| parser.parse_key_into(&mut inner))?;
                 list[index] = Value::map(inner);
                 Ok(())
             }
@@ -176,7 +198,7 @@ impl Parser<'_> {
                     Value::List(existing) => existing.as_ref().clone(),
                     _ => Vec::new(),
                 };
-                self.parse_list_item(&mut inner, inner_index)?;
+                self.nested(|parser| parser.parse_list_item(&mut inner, inner_index))?;
                 list[index] = Value::list(inner);
                 Ok(())
             }
@@ -294,9 +316,19 @@ mod tests {
     #[test]
     fn bad_expressions_say_what_is_wrong() {
         let mut values = BTreeMap::new();
-        for bad in ["a", "a.b", "=x", "a[x]=1", "a[1", "a={x", "a[99999999]=1"] {
+        let deep = format!("{}=1", "a.".repeat(100_000));
+        for bad in [
+            "a",
+            "a.b",
+            "=x",
+            "a[x]=1",
+            "a[1",
+            "a={x",
+            "a[99999999]=1",
+            &deep,
+        ] {
             let error = parse_into(bad, &mut values, false).unwrap_err();
-            assert!(error.contains(bad), "{error}");
+            assert!(error.contains(bad), "{}", &error[..error.len().min(200)]);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (fields that differ between two Helm runs, such as random passwords, are masked).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -525,7 +526,7 @@ fn write_case_chart(
             if values.len() > 1 {
                 values.push(',');
             }
-            values.push_str(&format!("\"case-{index}\": {data}"));
+            let _ = write!(values, "\"case-{index}\": {data}");
         }
         std::fs::write(dir.join(format!("files/case-{index}.tpl")), &case.template).unwrap();
         std::fs::write(

@@ -13,16 +13,14 @@
 //! works even when the chart cannot be loaded at all.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
-use flate2::read::GzDecoder;
 use helm::{Chart, RenderOptions, Rendered};
 use kubefile::context::{ContextView, EntryKind, basename, join};
 use kyaml::{Node, NodeKind};
 
 use super::{has_extension, record_fields, scan_document};
 use crate::objects::{self, Defaults, str_at};
-use crate::options::ScanOptions;
+use crate::options::{ChartValues, ScanOptions};
 use crate::report::{Collector, Provenance, SourceKind, WarningKind};
 
 /// Chart.yaml annotations that list images. Only the first is read besides rendering: the
@@ -62,27 +60,18 @@ impl RawChart {
     }
 }
 
-/// Reads `<top>/Chart.yaml` and `<top>/values.yaml` from a chart archive.
+/// Reads Chart.yaml and values.yaml from a chart archive.
 fn raw_from_archive(bytes: &[u8]) -> Result<RawChart, String> {
-    let mut archive = tar::Archive::new(GzDecoder::new(bytes));
-    let mut raw = RawChart::default();
-    for entry in archive.entries().map_err(|e| e.to_string())? {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        let path = entry.path().map_err(|e| e.to_string())?;
-        let path = path.to_string_lossy().into_owned();
-        let parts: Vec<&str> = path.trim_start_matches("./").split('/').collect();
-        let slot = match parts.as_slice() {
-            [_, "Chart.yaml"] => &mut raw.chart_yaml,
-            [_, "values.yaml"] => &mut raw.values_yaml,
-            _ => continue,
-        };
-        let mut text = String::new();
-        entry
-            .read_to_string(&mut text)
-            .map_err(|e| format!("{path}: {e}"))?;
-        *slot = Some(text);
-    }
-    Ok(raw)
+    let files = Chart::read_archive_files(bytes).map_err(|e| e.to_string())?;
+    let text = |name: &str| {
+        files
+            .get(name)
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+    };
+    Ok(RawChart {
+        chart_yaml: text("Chart.yaml"),
+        values_yaml: text("values.yaml"),
+    })
 }
 
 /// The first document of a YAML text (null when it is empty), if it parses.
@@ -110,7 +99,7 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
         .as_deref()
         .and_then(|t| first_document(t, options));
     let loaded = match input {
-        ChartInput::Files(files) => Chart::load(files.clone()),
+        ChartInput::Files(files) => Chart::load_unpacked(files.clone()),
         ChartInput::Archive(bytes) => Chart::load_archive(bytes),
     };
     let name = match (
@@ -185,12 +174,19 @@ fn render_options(
     options: &ScanOptions,
     out: &mut Collector,
 ) -> Option<RenderOptions> {
-    let values = options
-        .chart_values
-        .get(path)
-        .or_else(|| options.chart_values.get(name))
-        .cloned()
-        .unwrap_or_default();
+    // Values given by the chart's name apply first, then those given by its path.
+    let mut values = ChartValues::default();
+    let path_values = options.chart_values.get(path).filter(|_| path != name);
+    for given in [options.chart_values.get(name), path_values]
+        .into_iter()
+        .flatten()
+    {
+        values
+            .values_files
+            .extend(given.values_files.iter().cloned());
+        values.set.extend(given.set.iter().cloned());
+        values.set_string.extend(given.set_string.iter().cloned());
+    }
     let mut values_files = Vec::new();
     for file in &values.values_files {
         let shown = file.display().to_string();
