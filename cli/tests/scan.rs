@@ -183,3 +183,16 @@ fn the_corpus_gives_every_expected_image_and_nothing_else() {
         .collect();
     assert_eq!(found, expected);
 }
+
+#[test]
+fn values_for_a_chart_the_context_lacks_are_reported() {
+    sealer_build()
+        .arg("images")
+        .arg(example())
+        .args(["--set", "wbe.image.tag=2"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "values were given for chart wbe, but the context has no chart of that name or path",
+        ));
+}

@@ -71,6 +71,16 @@ pub fn scan(view: &dyn ContextView, options: &ScanOptions) -> ScanReport {
         }
     }
     sources::archives::scan_dir(view, IMAGES_DIR, &mut out);
+    for chart in options.chart_values.keys() {
+        if !out.has_chart(chart) {
+            out.warn(
+                WarningKind::Chart,
+                chart,
+                None,
+                format!("values were given for chart {chart}, but the context has no chart of that name or path"),
+            );
+        }
+    }
 
     let mut ignore = IgnoreList::new();
     if view.kind(SEALERIGNORE) == Some(EntryKind::File)

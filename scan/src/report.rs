@@ -177,6 +177,8 @@ pub struct Collector {
     images: BTreeMap<String, DiscoveredImage>,
     warnings: Vec<Warning>,
     partial_charts: Vec<String>,
+    /// Names and context paths of the charts scanned (what values can be given for).
+    charts: Vec<String>,
 }
 
 impl Collector {
@@ -233,6 +235,16 @@ impl Collector {
         }
     }
 
+    /// Records that a chart with this name, at this context path, was scanned.
+    pub fn chart_seen(&mut self, name: &str, path: &str) {
+        self.charts.extend([name.to_owned(), path.to_owned()]);
+    }
+
+    /// Whether a chart of this name or context path was scanned.
+    pub fn has_chart(&self, name_or_path: &str) -> bool {
+        self.charts.iter().any(|chart| chart == name_or_path)
+    }
+
     /// Appends everything another collector gathered.
     pub fn merge(&mut self, other: Collector) {
         for (_, image) in other.images {
@@ -244,6 +256,7 @@ impl Collector {
         for chart in other.partial_charts {
             self.partial_chart(&chart);
         }
+        self.charts.extend(other.charts);
     }
 
     /// The report: images sorted by their text (a `BTreeMap` of `String` keys orders bytes).

@@ -110,6 +110,7 @@ pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &m
         (Err(_), Some(name)) => name.to_owned(),
         (Err(_), None) => basename(path).to_owned(),
     };
+    out.chart_seen(&name, path);
     let chart = match loaded {
         Ok(chart) => chart,
         Err(e) => {
