@@ -820,16 +820,7 @@ impl<'a> State<'a> {
                     return Ok(Slot::from_result(field));
                 }
                 // A method call: evaluate the arguments, then the final value.
-                let mut values = Vec::with_capacity(args.len() + 1);
-                for arg in args {
-                    values.push(
-                        self.eval_arg(dot, Ty::Typed(ArgType::Any), arg)?
-                            .into_value(),
-                    );
-                }
-                if let Some(final_value) = final_value {
-                    values.push(final_value.into_value());
-                }
+                let values = self.eval_untyped_args(dot, args, final_value)?;
                 match object.call_method(name, &values) {
                     Some(Ok(result)) => Ok(Slot::from_result(result)),
                     Some(Err(message)) => {
@@ -1032,6 +1023,26 @@ impl<'a> State<'a> {
         )))
     }
 
+    /// Evaluates arguments taken as `interface{}` (then the piped value, when there is one).
+    fn eval_untyped_args(
+        &mut self,
+        dot: &Slot,
+        args: &'a [Arg],
+        final_value: Option<Slot>,
+    ) -> Result<Vec<Value>> {
+        let mut values = Vec::with_capacity(args.len() + 1);
+        for arg in args {
+            values.push(
+                self.eval_arg(dot, Ty::Typed(ArgType::Any), arg)?
+                    .into_value(),
+            );
+        }
+        if let Some(final_value) = final_value {
+            values.push(final_value.into_value());
+        }
+        Ok(values)
+    }
+
     /// Evaluates the arguments of a call to a table function, checking them against its
     /// signature when it has one.
     fn eval_call_args(
@@ -1042,20 +1053,11 @@ impl<'a> State<'a> {
         args: &'a [Arg],
         final_value: Option<Slot>,
     ) -> Result<Vec<Value>> {
+        let Some(signature) = signature else {
+            return self.eval_untyped_args(dot, args, final_value);
+        };
         let num_in = args.len() + usize::from(final_value.is_some());
         let mut values = Vec::with_capacity(num_in);
-        let Some(signature) = signature else {
-            for arg in args {
-                values.push(
-                    self.eval_arg(dot, Ty::Typed(ArgType::Any), arg)?
-                        .into_value(),
-                );
-            }
-            if let Some(final_value) = final_value {
-                values.push(final_value.into_value());
-            }
-            return Ok(values);
-        };
         let fixed = signature.params.len();
         match signature.variadic {
             Some(_) => {
@@ -1168,16 +1170,7 @@ impl<'a> State<'a> {
 
         let result: std::result::Result<Slot, String> = match name {
             "print" | "println" | "html" | "js" | "urlquery" => {
-                let mut values = Vec::with_capacity(args.len() + 1);
-                for arg in args {
-                    values.push(
-                        self.eval_arg(dot, Ty::Typed(ArgType::Any), arg)?
-                            .into_value(),
-                    );
-                }
-                if let Some(final_value) = final_value {
-                    values.push(final_value.into_value());
-                }
+                let values = self.eval_untyped_args(dot, args, final_value)?;
                 Ok(Slot::Val(Value::string(match name {
                     "print" => crate::fmt::sprint(&values),
                     "println" => crate::fmt::sprintln(&values),

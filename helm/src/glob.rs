@@ -116,35 +116,26 @@ fn match_tokens(tokens: &[Token], path: &[char]) -> bool {
             reachable = next;
             continue;
         }
-        for start in 0..=path.len() {
-            if !reachable[start] {
-                continue;
-            }
-            match token {
-                Token::Any | Token::Segment => {}
-                Token::One => {
-                    if path.get(start).is_some_and(|c| *c != '/') {
-                        next[start + 1] = true;
-                    }
-                }
-                Token::Literal(literal) => {
-                    if path.get(start) == Some(literal) {
-                        next[start + 1] = true;
-                    }
-                }
-                Token::Class { negated, ranges } => {
-                    if let Some(&c) = path.get(start)
-                        && c != '/'
-                        && ranges.iter().any(|(low, high)| *low <= c && c <= *high) != *negated
-                    {
-                        next[start + 1] = true;
-                    }
-                }
+        for start in 0..path.len() {
+            if reachable[start] && accepts(token, path[start]) {
+                next[start + 1] = true;
             }
         }
         reachable = next;
     }
     reachable[path.len()]
+}
+
+/// Whether a one-character token accepts `c` (stars span runs and are handled apart).
+fn accepts(token: &Token, c: char) -> bool {
+    match token {
+        Token::Literal(literal) => *literal == c,
+        Token::One => c != '/',
+        Token::Class { negated, ranges } => {
+            c != '/' && ranges.iter().any(|(low, high)| *low <= c && c <= *high) != *negated
+        }
+        Token::Any | Token::Segment => false,
+    }
 }
 
 /// Every pattern a `{a,b}` group stands for (none when there are too many).

@@ -10,7 +10,7 @@ use gotemplate::{ExecOptions, Map, Templates, Value};
 use crate::chart::Chart;
 use crate::funcs::{helm_functions, strip_no_value};
 use crate::objects::{Capabilities, ChartMetadata, Files, KubeVersion};
-use crate::values::{coalesce_chart, process_dependency_enabled, process_import_values};
+use crate::values::{coalesce_chart, new_map, process_dependency_enabled, process_import_values};
 use crate::{HelmError, RenderOptions, Rendered, RenderedManifest, TemplateError, strvals};
 
 /// One template file to parse and maybe render.
@@ -174,7 +174,7 @@ fn collect_templates(
         _ => Value::empty_map(),
     };
     let subcharts = Value::empty_map();
-    let top = Value::map(BTreeMap::from([
+    let top = new_map(BTreeMap::from([
         (
             "Chart".into(),
             Value::Object(Rc::new(ChartMetadata::new(
@@ -191,9 +191,6 @@ fn collect_templates(
         ("Values".into(), own_values.clone()),
         ("Subcharts".into(), subcharts.clone()),
     ]));
-    let Value::Map(top) = top else {
-        unreachable!("Value::map builds a map")
-    };
     for sub in &chart.dependencies {
         let sub_top = collect_templates(
             sub,
@@ -277,10 +274,7 @@ fn user_values(options: &RenderOptions) -> Result<Map, HelmError> {
     for expression in &options.set_string {
         strvals::parse_into(expression, &mut merged, true).map_err(HelmError::new)?;
     }
-    match Value::map(merged) {
-        Value::Map(map) => Ok(map),
-        _ => unreachable!("Value::map builds a map"),
-    }
+    Ok(new_map(merged))
 }
 
 /// Helm's `mergeMaps`: tables merge recursively, anything else from `overlay` replaces.

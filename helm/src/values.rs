@@ -30,7 +30,8 @@ fn deep_copy_table(map: &Map) -> Map {
     )
 }
 
-fn new_map(entries: BTreeMap<String, Value>) -> Map {
+/// A new shared map holding `entries`.
+pub(crate) fn new_map(entries: BTreeMap<String, Value>) -> Map {
     Rc::new(RefCell::new(entries))
 }
 

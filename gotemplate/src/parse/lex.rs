@@ -598,6 +598,15 @@ impl<'s> Lexer<'s> {
     }
 
     fn lex_char(&mut self) -> State {
+        self.lex_escaped_until(
+            '\'',
+            ItemType::CharConstant,
+            "unterminated character constant",
+        )
+    }
+
+    /// Scans a quoted literal whose backslash escapes may not cross a line, up to `close`.
+    fn lex_escaped_until(&mut self, close: char, item: ItemType, unterminated: &str) -> State {
         loop {
             let r = self.next();
             if r == '\\' as i32 {
@@ -605,16 +614,16 @@ impl<'s> Lexer<'s> {
                 if next != EOF && next != '\n' as i32 {
                     continue;
                 }
-                return self.errorf("unterminated character constant".into());
+                return self.errorf(unterminated.into());
             }
             if r == EOF || r == '\n' as i32 {
-                return self.errorf("unterminated character constant".into());
+                return self.errorf(unterminated.into());
             }
-            if r == '\'' as i32 {
+            if r == close as i32 {
                 break;
             }
         }
-        self.emit(ItemType::CharConstant);
+        self.emit(item);
         State::InsideAction
     }
 
@@ -675,24 +684,7 @@ impl<'s> Lexer<'s> {
     }
 
     fn lex_quote(&mut self) -> State {
-        loop {
-            let r = self.next();
-            if r == '\\' as i32 {
-                let next = self.next();
-                if next != EOF && next != '\n' as i32 {
-                    continue;
-                }
-                return self.errorf("unterminated quoted string".into());
-            }
-            if r == EOF || r == '\n' as i32 {
-                return self.errorf("unterminated quoted string".into());
-            }
-            if r == '"' as i32 {
-                break;
-            }
-        }
-        self.emit(ItemType::String);
-        State::InsideAction
+        self.lex_escaped_until('"', ItemType::String, "unterminated quoted string")
     }
 
     fn lex_raw_quote(&mut self) -> State {

@@ -12,6 +12,7 @@
 //! images the chart does not use. The fallback reads the raw Chart.yaml and values.yaml, so it
 //! works even when the chart cannot be loaded at all.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use helm::{Chart, RenderOptions, Rendered};
@@ -48,30 +49,14 @@ struct RawChart {
 }
 
 impl RawChart {
-    fn from_input(input: &ChartInput) -> Result<RawChart, String> {
+    /// Chart.yaml and values.yaml out of a chart's files.
+    fn from_files(files: &BTreeMap<String, Vec<u8>>) -> RawChart {
         let text = |bytes: &Vec<u8>| String::from_utf8_lossy(bytes).into_owned();
-        match input {
-            ChartInput::Files(files) => Ok(RawChart {
-                chart_yaml: files.get("Chart.yaml").map(text),
-                values_yaml: files.get("values.yaml").map(text),
-            }),
-            ChartInput::Archive(bytes) => raw_from_archive(bytes),
+        RawChart {
+            chart_yaml: files.get("Chart.yaml").map(text),
+            values_yaml: files.get("values.yaml").map(text),
         }
     }
-}
-
-/// Reads Chart.yaml and values.yaml from a chart archive.
-fn raw_from_archive(bytes: &[u8]) -> Result<RawChart, String> {
-    let files = Chart::read_archive_files(bytes).map_err(|e| e.to_string())?;
-    let text = |name: &str| {
-        files
-            .get(name)
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-    };
-    Ok(RawChart {
-        chart_yaml: text("Chart.yaml"),
-        values_yaml: text("values.yaml"),
-    })
 }
 
 /// The first document of a YAML text (null when it is empty), if it parses.
@@ -85,23 +70,31 @@ fn first_document(text: &str, options: &ScanOptions) -> Option<Node> {
 
 /// Scans one chart; `path` is its context path (named in provenance and warnings).
 pub fn scan_chart(path: &str, input: &ChartInput, options: &ScanOptions, out: &mut Collector) {
-    let raw = RawChart::from_input(input).unwrap_or_else(|e| {
-        out.warn(
-            WarningKind::Chart,
-            path,
-            None,
-            format!("cannot read the chart archive: {e}"),
-        );
-        RawChart::default()
-    });
+    // A packaged chart is unpacked once; its files serve both the raw read and the load.
+    let files = match input {
+        ChartInput::Files(files) => Ok(Cow::Borrowed(files)),
+        ChartInput::Archive(bytes) => Chart::read_archive_files(bytes).map(Cow::Owned),
+    };
+    let raw = match &files {
+        Ok(files) => RawChart::from_files(files),
+        Err(e) => {
+            out.warn(
+                WarningKind::Chart,
+                path,
+                None,
+                format!("cannot read the chart archive: {e}"),
+            );
+            RawChart::default()
+        }
+    };
     let chart_doc = raw
         .chart_yaml
         .as_deref()
         .and_then(|t| first_document(t, options));
-    let loaded = match input {
-        ChartInput::Files(files) => Chart::load_unpacked(files.clone()),
-        ChartInput::Archive(bytes) => Chart::load_archive(bytes),
-    };
+    let loaded = files.and_then(|files| match input {
+        ChartInput::Files(_) => Chart::load_unpacked(files.into_owned()),
+        ChartInput::Archive(_) => Chart::load(files.into_owned()),
+    });
     let name = match (
         &loaded,
         chart_doc.as_ref().and_then(|d| str_at(d, &["name"])),
