@@ -32,6 +32,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_verify: bool,
 
+    /// Fetch images of a registry from a mirror instead, as SOURCE=MIRROR (such as
+    /// `docker.io=127.0.0.1:5000`); names and digests stay those of the source. Repeatable.
+    #[arg(long = "registry-mirror", global = true, value_name = "SOURCE=MIRROR")]
+    pub registry_mirrors: Vec<String>,
+
     /// Blobs transferred at once.
     #[arg(long, global = true, default_value_t = 8)]
     pub jobs: usize,
@@ -44,6 +49,8 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build a ClusterImage from a Kubefile into the local store (no daemon needed).
+    Build(Box<BuildArgs>),
     /// Parse a Kubefile and print its build plan as JSON.
     Parse(KubefileArgs),
     /// Report every problem in a Kubefile; fails only on errors, not on warnings.
@@ -161,6 +168,20 @@ pub struct ImagesArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+    /// What the scan is told.
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Show where each image was found.
+    #[arg(long)]
+    pub why: bool,
+    /// Fail (exit 1) when a chart could only be scanned partially.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// What the image scanner is told: values and image lists.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
     /// A values file for a chart of the context, as CHART=FILE (CHART: its Chart.yaml name
     /// or its path in the context). Repeatable, applied in order.
     #[arg(long = "values", value_name = "CHART=FILE")]
@@ -178,12 +199,65 @@ pub struct ImagesArgs {
     /// .sealerignore. Repeatable.
     #[arg(long = "ignored-image-list", value_name = "FILE")]
     pub ignored_image_lists: Vec<PathBuf>,
-    /// Show where each image was found.
+}
+
+/// `build`
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context directory.
+    #[arg(default_value = ".")]
+    pub context: PathBuf,
+    /// The Kubefile (default: CONTEXT/Kubefile).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Name of the image (NAME[:TAG]); repeatable.
+    #[arg(short = 't', long = "tag", required = true)]
+    pub tags: Vec<String>,
+    /// Set a build argument (NAME=value, or NAME to take it from the environment).
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub args: Vec<String>,
+    /// Target platforms (os/arch[/variant], comma-separated or repeated); one image each, under
+    /// an index when there are several. Default: this machine's.
+    #[arg(long, value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// When to pull the base image: always, missing (when the store lacks it) or never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// `all` caches every container image the rootfs needs; `lite` skips it.
+    #[arg(long, default_value = "all", value_parser = ["all", "lite"])]
+    pub build_mode: String,
+    /// Run every step again instead of reusing the build cache.
     #[arg(long)]
-    pub why: bool,
-    /// Fail (exit 1) when a chart could only be scanned partially.
+    pub no_cache: bool,
+    /// The image type.
+    #[arg(long = "type", default_value = "kube-installer", value_parser = ["kube-installer", "app-installer"])]
+    pub image_type: String,
+    /// A label for the image config (KEY=VALUE); repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// An annotation for the manifest (KEY=VALUE); repeatable.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// How RUN commands are isolated: `none` runs them on this machine as they are;
+    /// `namespace` gives them private mount, PID (and with --network=none, network)
+    /// namespaces. Either way they run on the build host, not in a container.
+    #[arg(long, default_value = "none", value_parser = ["none", "namespace"])]
+    pub isolation: String,
+    /// Compression of the layers made from the context and by RUN.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    pub compression: String,
+    /// Push every tag once built.
     #[arg(long)]
-    pub strict: bool,
+    pub push: bool,
+    /// Also write the image elsewhere: `type=oci,dest=FILE` (an OCI archive).
+    #[arg(long = "output", value_name = "type=oci,dest=FILE")]
+    pub exports: Vec<String>,
+    /// Print the summary as a table or as JSON.
+    #[arg(short = 'o', long = "format", value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// What the image scanner is told.
+    #[command(flatten)]
+    pub scan: ScanArgs,
 }
 
 /// `inspect`

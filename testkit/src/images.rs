@@ -182,3 +182,26 @@ pub fn write_oci_layout(layout: &Path, tag: &str, specs: &[ImageSpec]) -> Genera
         bytes,
     }
 }
+
+/// Generates an image (one spec, or an index of several) and pushes it with skopeo to
+/// `registry_addr` (a loopback registry) as `path` (`library/busybox:1.36`); returns what was
+/// generated, whose digests the registry now serves.
+pub fn push_generated(registry_addr: &str, path: &str, specs: &[ImageSpec]) -> GeneratedImage {
+    let layout = tempfile::Builder::new()
+        .prefix("testkit-image-")
+        .tempdir()
+        .expect("create a temporary OCI layout");
+    let generated = write_oci_layout(layout.path(), "generated", specs);
+    crate::skopeo::copy(
+        &generated.oci_ref(),
+        &format!("docker://{registry_addr}/{path}"),
+    );
+    generated
+}
+
+/// A seed derived from a name, so that each named test image has its own content.
+pub fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

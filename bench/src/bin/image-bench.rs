@@ -9,55 +9,12 @@
 //! of each process. Full mode: 10 images of 5 x 20 MiB layers; `--quick`: 2 images of 2 x 1 MiB.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use bench::{quick_mode, ratio};
+use bench::{measure, quick_mode, ratio, sibling_binary};
 use testkit::images::{ImageSpec, write_oci_layout};
 use testkit::registry::Registry;
-
-/// Runs a command to completion; returns its wall time and peak RSS (KiB), panicking on failure.
-fn measure(command: &mut Command) -> (Duration, u64) {
-    let start = Instant::now();
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Some(hwm) = std::fs::read_to_string(&status_path).ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        }) {
-            peak = peak.max(hwm);
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (start.elapsed(), peak)
-}
-
-fn sealer_build() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.with_file_name("sealer-build");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with the same profile first (cargo build --release -p cli)",
-        path.display()
-    );
-    path
-}
 
 fn skopeo(src: &str, dest: &str) -> Command {
     let mut c = Command::new("skopeo");
@@ -118,7 +75,7 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let dir = |name: &str| -> PathBuf { work.path().join(name) };
     let upstream = Registry::start();
-    let sealer = sealer_build();
+    let sealer = sibling_binary("sealer-build");
     println!(
         "registry transfer benchmark ({} mode): {images} images of {layers} x {} MiB",
         if quick { "quick" } else { "full" },

@@ -29,7 +29,7 @@ pub async fn login(global: &GlobalArgs, args: &LoginArgs) -> Result<ExitCode> {
         username: args.username.clone(),
         password: password.clone(),
     };
-    let client = registry_client(global);
+    let client = registry_client(global)?;
     client.check_login(&args.registry, &credentials).await?;
     auth::store_credentials(&args.registry, &args.username, &password)?;
     if !global.quiet {

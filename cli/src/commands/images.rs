@@ -35,7 +35,7 @@ pub async fn pull(global: &GlobalArgs, args: &PullArgs) -> Result<ExitCode> {
         None => Platform::host(),
     };
     let store = store(global)?;
-    let client = registry_client(global);
+    let client = registry_client(global)?;
     let pulled = registry::pull(
         &client,
         &store,
@@ -67,7 +67,7 @@ pub async fn push(global: &GlobalArgs, args: &PushArgs) -> Result<ExitCode> {
     if target.tag().is_none() && target.digest().is_some() {
         anyhow::bail!("push to a tag, not a digest: {target}");
     }
-    let client = registry_client(global);
+    let client = registry_client(global)?;
     let digest = registry::push(&client, &store, &image, &target, reporter(global.quiet)).await?;
     if !global.quiet {
         eprintln!("pushed {target}");

@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod build;
 pub mod images;
 pub mod parse;
 pub mod scan;
@@ -18,6 +19,7 @@ use crate::flags::{Cli, Command, GlobalArgs};
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let global = &cli.global;
     match cli.command {
+        Command::Build(args) => runtime()?.block_on(build::build(global, &args)),
         Command::Parse(args) => parse::parse(&args),
         Command::Lint(args) => parse::lint(&args),
         Command::Pull(args) => runtime()?.block_on(images::pull(global, &args)),
@@ -50,11 +52,22 @@ pub fn store(global: &GlobalArgs) -> Result<Store> {
 }
 
 /// A registry client with the global options.
-pub fn registry_client(global: &GlobalArgs) -> RegistryClient {
-    RegistryClient::new(RegistryOptions {
+pub fn registry_client(global: &GlobalArgs) -> Result<RegistryClient> {
+    let mirrors = global
+        .registry_mirrors
+        .iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((source, mirror)) if !source.is_empty() && !mirror.is_empty() => {
+                Ok((source.to_owned(), mirror.to_owned()))
+            }
+            _ => anyhow::bail!("--registry-mirror {entry}: expected SOURCE=MIRROR"),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RegistryClient::new(RegistryOptions {
         insecure_registries: global.insecure_registries.clone(),
         tls_verify: global.tls_verify,
         jobs: global.jobs.max(1),
+        mirrors,
         ..RegistryOptions::default()
-    })
+    }))
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use kubefile::context::DirContext;
 use scan::{ChartValues, ScanOptions, ScanReport};
 
-use crate::flags::{ImagesArgs, OutputFormat};
+use crate::flags::{ImagesArgs, OutputFormat, ScanArgs};
 
 /// Scans the context and prints the images; warnings go to standard error.
 pub fn images_of_context(args: &ImagesArgs) -> Result<ExitCode> {
@@ -16,7 +16,7 @@ pub fn images_of_context(args: &ImagesArgs) -> Result<ExitCode> {
     if !context.is_dir() {
         bail!("build context {} is not a directory", context.display());
     }
-    let options = scan_options(args)?;
+    let options = scan_options(&args.scan)?;
     let report = scan::scan(&DirContext::new(&context), &options);
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -40,7 +40,8 @@ pub fn images_of_context(args: &ImagesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn scan_options(args: &ImagesArgs) -> Result<ScanOptions> {
+/// The scan options the flags give.
+pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions> {
     let mut chart_values: BTreeMap<String, ChartValues> = BTreeMap::new();
     for entry in &args.values {
         let (chart, file) = entry

@@ -7,7 +7,8 @@ mod writer;
 
 pub use unpack::{Refusal, UnpackError, UnpackOptions, UnpackStats, unpack_layer};
 pub use writer::{
-    EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, entries_from_dir, write_layer,
+    EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, entries_from_dir,
+    source_date_epoch, write_layer,
 };
 
 use crate::manifest::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};

@@ -31,6 +31,27 @@ pub struct UnpackOptions {
     /// Give entries the owners the layer records (needs privileges); otherwise they belong to
     /// the current user.
     pub preserve_owner: bool,
+    /// When not empty, only these subtrees (relative `/`-separated paths) are applied: entries
+    /// elsewhere, and whiteouts of paths elsewhere, are skipped (so is a hard link whose
+    /// target is elsewhere). Directories on the way to a subtree are applied.
+    pub only_under: Vec<String>,
+}
+
+impl UnpackOptions {
+    /// True when the path (or the path a whiteout hides) is to be applied.
+    fn wants(&self, relative: &Path) -> bool {
+        if self.only_under.is_empty() {
+            return true;
+        }
+        let path = relative.as_os_str().as_bytes();
+        self.only_under.iter().any(|subtree| {
+            let subtree = subtree.as_bytes();
+            let nested = |inner: &[u8], outer: &[u8]| {
+                inner.len() > outer.len() && inner.starts_with(outer) && inner[outer.len()] == b'/'
+            };
+            path.is_empty() || path == subtree || nested(path, subtree) || nested(subtree, path)
+        })
+    }
 }
 
 /// What applying a layer did.
@@ -257,8 +278,21 @@ impl Unpacker<'_> {
         };
         if let Some(hidden) = file_name.as_bytes().strip_prefix(WHITEOUT_PREFIX) {
             let hidden = hidden.to_vec();
+            let hidden_path = if file_name.as_bytes() == OPAQUE_MARKER {
+                relative.parent().map(Path::to_path_buf).unwrap_or_default()
+            } else {
+                relative.with_file_name(OsStr::from_bytes(&hidden))
+            };
+            if !self.options.wants(&hidden_path) {
+                return Ok(());
+            }
             self.apply_whiteout(&relative, &hidden)?;
         } else {
+            if !self.options.wants(&relative)
+                || (kind == EntryType::Link && !self.options.wants(&link_target_path(entry)?))
+            {
+                return Ok(());
+            }
             match kind {
                 EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                     self.write_file(&relative, entry)?;
@@ -532,6 +566,11 @@ fn relative_path(raw: &[u8]) -> Result<PathBuf, Refusal> {
     Ok(path)
 }
 
+/// A hard link's target as a path below the target directory.
+fn link_target_path<R: Read>(entry: &Entry<'_, R>) -> Result<PathBuf, Refusal> {
+    relative_path(&link_target(entry)?)
+}
+
 fn link_target<R: Read>(entry: &Entry<'_, R>) -> Result<Vec<u8>, Refusal> {
     entry
         .link_name_bytes()
@@ -717,6 +756,51 @@ mod tests {
     }
 
     #[test]
+    fn only_under_applies_the_chosen_subtrees_and_their_whiteouts() {
+        let only = UnpackOptions {
+            only_under: vec!["charts".into(), "manifests/sub".into()],
+            ..UnpackOptions::default()
+        };
+        let lower = layer(
+            vec![
+                file("bin/kubectl", "binary"),
+                file("charts/a/Chart.yaml", "a"),
+                file("charts/b/Chart.yaml", "b"),
+                file("manifests/top.yaml", "top"),
+                file("manifests/sub/x.yaml", "x"),
+            ],
+            Compression::Gzip,
+        );
+        let upper = layer(
+            vec![
+                file("charts/.wh.b", ""),
+                file("bin/.wh.kubectl", ""),
+                entry(
+                    "charts/hard",
+                    EntryKind::Hardlink("bin/kubectl".into()),
+                    0o644,
+                ),
+            ],
+            Compression::None,
+        );
+        let target = tempfile::tempdir().unwrap();
+        for blob in [&lower, &upper] {
+            unpack_layer(blob.as_slice(), target.path(), &only).unwrap();
+        }
+        assert_eq!(
+            paths(target.path()),
+            BTreeSet::from([
+                "charts".into(),
+                "charts/a".into(),
+                "charts/a/Chart.yaml".into(),
+                "manifests".into(),
+                "manifests/sub".into(),
+                "manifests/sub/x.yaml".into(),
+            ])
+        );
+    }
+
+    #[test]
     fn every_compression_gives_the_same_tree_and_reads_the_whole_blob() {
         let entries = || {
             vec![
@@ -768,7 +852,10 @@ mod tests {
                 continue;
             }
             let target = tempfile::tempdir().unwrap();
-            let options = UnpackOptions { preserve_owner };
+            let options = UnpackOptions {
+                preserve_owner,
+                ..UnpackOptions::default()
+            };
             unpack_layer(bytes.as_slice(), target.path(), &options).unwrap();
             for (path, mode) in [("ro", 0o555), ("ro/inside", 0o644), ("suid", 0o4750)] {
                 let metadata = fs::symlink_metadata(target.path().join(path)).unwrap();

@@ -114,7 +114,7 @@ impl Default for LayerOptions {
 }
 
 /// The timestamp a `SOURCE_DATE_EPOCH` value holds: decimal seconds, nothing else.
-fn source_date_epoch(value: Option<&str>) -> Option<u64> {
+pub fn source_date_epoch(value: Option<&str>) -> Option<u64> {
     let value = value?;
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;

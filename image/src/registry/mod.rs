@@ -1,14 +1,16 @@
 //! The registry client: pull and push of images and indexes on top of `oci-client`, with
 //! streaming transfers into and out of the local store, bounded concurrency, blobs the
 //! registry already has skipped, cross-repository mounts, retries with backoff, resumed
-//! downloads, Docker's credentials, and plain HTTP for loopback and `--insecure-registry`.
+//! downloads, Docker's credentials, plain HTTP for loopback and `--insecure-registry`, and
+//! registry mirrors for pulls.
 
 pub mod auth;
+mod fetch;
 mod pull;
 mod push;
 mod transfer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 
 pub use auth::Credentials;
+pub use fetch::{ResolvedImage, download_blobs, resolve_for_storage};
 pub use pull::{PullOptions, Pulled, pull};
 pub use push::push;
 
@@ -43,11 +46,13 @@ pub enum RegistryError {
         /// Registry host.
         registry: String,
     },
-    /// The registry does not have the image.
-    #[error("{reference}: not found in the registry (check the name and tag)")]
+    /// The registry (or its mirror) does not have the image.
+    #[error("{reference}: not found on {host} (check the name and tag)")]
     NotFound {
         /// The reference.
         reference: String,
+        /// The registry asked, or its mirror (`127.0.0.1:5000, the mirror of docker.io`).
+        host: String,
     },
     /// The image index has no image for the platform.
     #[error("{reference} has no image for platform {platform} (it has: {available})")]
@@ -113,6 +118,11 @@ pub struct RegistryOptions {
     pub attempts: u32,
     /// First retry delay; doubles each time.
     pub backoff: Duration,
+    /// Pull mirrors: registry (as references name it, such as `docker.io`) → mirror
+    /// (`host[:port]`). Manifests and blobs of an image on that registry are fetched from the
+    /// mirror under the same repository path and tag or digest; the image keeps its name.
+    /// Pushes and logins still go to the registry itself.
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl Default for RegistryOptions {
@@ -123,6 +133,7 @@ impl Default for RegistryOptions {
             jobs: 8,
             attempts: 5,
             backoff: Duration::from_millis(200),
+            mirrors: BTreeMap::new(),
         }
     }
 }
@@ -167,6 +178,14 @@ impl RegistryClient {
     /// The options.
     pub fn options(&self) -> &RegistryOptions {
         &self.options
+    }
+
+    /// The host that pulls of `reference` go to: the mirror of its registry, or the registry.
+    pub fn pull_host<'a>(&'a self, reference: &'a Reference) -> &'a str {
+        self.options
+            .mirrors
+            .get(reference.registry())
+            .map_or(reference.registry(), String::as_str)
     }
 
     /// True when the registry is reached over plain HTTP.
@@ -260,66 +279,89 @@ pub(crate) async fn lock_shared(
         .map_err(RegistryError::from)
 }
 
-/// Turns `oci-client`'s error into ours, without credentials, naming the reference.
+/// `host`, named as the mirror of the reference's registry when it is one.
+fn describe_host(reference: &Reference, host: &str) -> String {
+    if host == reference.registry() {
+        host.to_owned()
+    } else {
+        format!("{host}, the mirror of {}", reference.registry())
+    }
+}
+
+/// Turns `oci-client`'s error into ours, without credentials, naming the reference and the
+/// host the request went to (`host`: the registry or its mirror).
 pub(crate) fn classify(
     reference: &Reference,
+    host: &str,
     action: &str,
     error: &OciDistributionError,
 ) -> RegistryError {
+    let not_found = || RegistryError::NotFound {
+        reference: reference.to_string(),
+        host: describe_host(reference, host),
+    };
+    let unauthorized = || RegistryError::Unauthorized {
+        registry: host.to_owned(),
+        repository: reference.repository().to_owned(),
+    };
+    let action = if host == reference.registry() {
+        action.to_owned()
+    } else {
+        format!("{action} from {}", describe_host(reference, host))
+    };
     match error {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_)
         | OciDistributionError::ServerError {
             code: 401 | 403, ..
-        } => RegistryError::Unauthorized {
-            registry: reference.registry().to_owned(),
-            repository: reference.repository().to_owned(),
-        },
+        } => unauthorized(),
         OciDistributionError::ImageManifestNotFoundError(_)
-        | OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
-            reference: reference.to_string(),
-        },
+        | OciDistributionError::ServerError { code: 404, .. } => not_found(),
         OciDistributionError::RegistryError { envelope, .. } => {
-            let text = envelope.to_string();
-            if has_code(&text, "UNAUTHORIZED") || has_code(&text, "DENIED") {
-                RegistryError::Unauthorized {
-                    registry: reference.registry().to_owned(),
-                    repository: reference.repository().to_owned(),
-                }
+            let codes = error_codes(envelope);
+            if has_code(&codes, "UNAUTHORIZED") || has_code(&codes, "DENIED") {
+                unauthorized()
             } else if ["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"]
                 .iter()
-                .any(|code| has_code(&text, code))
+                .any(|code| has_code(&codes, code))
             {
-                RegistryError::NotFound {
-                    reference: reference.to_string(),
-                }
+                not_found()
             } else {
                 RegistryError::Transfer {
                     reference: reference.to_string(),
-                    action: action.to_owned(),
-                    message: text,
+                    action,
+                    message: envelope.to_string(),
                 }
             }
         }
         OciDistributionError::RequestError(e)
             if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) =>
         {
-            RegistryError::Unauthorized {
-                registry: reference.registry().to_owned(),
-                repository: reference.repository().to_owned(),
-            }
+            unauthorized()
         }
         OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 404) => {
-            RegistryError::NotFound {
-                reference: reference.to_string(),
-            }
+            not_found()
         }
         other => RegistryError::Transfer {
             reference: reference.to_string(),
-            action: action.to_owned(),
+            action,
             message: error_chain(other),
         },
     }
+}
+
+/// The error codes of a registry's error answer (`MANIFEST_UNKNOWN DENIED`), which its
+/// display leaves out.
+fn error_codes(envelope: &oci_client::errors::OciEnvelope) -> String {
+    envelope
+        .errors
+        .iter()
+        .filter_map(|error| match serde_json::to_value(&error.code) {
+            Ok(serde_json::Value::String(code)) => Some(code),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An error with its causes, on one line.
@@ -348,7 +390,7 @@ pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
         },
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
         OciDistributionError::RegistryError { envelope, .. } => {
-            has_code(&envelope.to_string(), "TOOMANYREQUESTS")
+            has_code(&error_codes(envelope), "TOOMANYREQUESTS")
         }
         OciDistributionError::IoError(e) => !matches!(
             e.kind(),
@@ -358,9 +400,10 @@ pub(crate) fn is_transient(error: &OciDistributionError) -> bool {
     }
 }
 
-/// Converts our reference into `oci-client`'s.
-pub(crate) fn oci_reference(reference: &Reference) -> oci_client::Reference {
-    let registry = reference.registry().to_owned();
+/// Converts our reference into `oci-client`'s, for requests sent to `host` (the reference's
+/// registry or its mirror).
+pub(crate) fn oci_reference(reference: &Reference, host: &str) -> oci_client::Reference {
+    let registry = host.to_owned();
     let repository = reference.repository().to_owned();
     match (reference.tag(), reference.digest()) {
         (_, Some(digest)) => {
@@ -386,6 +429,28 @@ mod tests {
             "BLOB_UNKNOWN"
         ));
         assert!(has_code("[TOOMANYREQUESTS]", "TOOMANYREQUESTS"));
+    }
+
+    #[test]
+    fn error_codes_come_from_the_envelope() {
+        let envelope: oci_client::errors::OciEnvelope = serde_json::from_str(
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"},{"code":"X_OWN","message":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(error_codes(&envelope), "MANIFEST_UNKNOWN X_OWN");
+        let reference = Reference::parse("docker.io/library/a:1").unwrap();
+        let error = OciDistributionError::RegistryError {
+            envelope,
+            url: "http://127.0.0.1:5000/v2/library/a/manifests/1".into(),
+        };
+        assert_eq!(
+            classify(&reference, "127.0.0.1:5000", "fetching", &error).to_string(),
+            "docker.io/library/a:1: not found on 127.0.0.1:5000, the mirror of docker.io (check the name and tag)"
+        );
+        assert_eq!(
+            classify(&reference, "docker.io", "fetching", &error).to_string(),
+            "docker.io/library/a:1: not found on docker.io (check the name and tag)"
+        );
     }
 
     #[test]

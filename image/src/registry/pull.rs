@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
 use kubefile::plan::Platform;
 
+use super::fetch::{download_unlocked, resolve_platform};
 use super::{RegistryClient, RegistryError};
-use crate::manifest::{Descriptor, DescriptorPlatform, Index, Manifest, is_index, is_manifest};
+use crate::manifest::{Descriptor, DescriptorPlatform};
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::Store;
@@ -41,66 +41,23 @@ pub async fn pull(
     progress: Arc<dyn Progress>,
 ) -> Result<Pulled, RegistryError> {
     let _lock = super::lock_shared(store).await?;
-    let top = client.fetch_manifest(reference, progress.as_ref()).await?;
-    let (manifest_bytes, descriptor, index) = if is_index(&top.media_type) {
-        let parsed: Index =
-            serde_json::from_slice(&top.bytes).map_err(|e| RegistryError::Unsupported {
-                reference: reference.to_string(),
-                reason: format!("invalid index: {e}"),
-            })?;
-        let entry = parsed
-            .select(&options.platform)
-            .ok_or_else(|| RegistryError::NoPlatform {
-                reference: reference.to_string(),
-                platform: options.platform.to_string(),
-                available: parsed
-                    .manifests
-                    .iter()
-                    .filter_map(|m| m.platform.as_ref().map(|p| p.platform().to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        let child_reference = reference.with_digest(entry.digest.clone());
-        let child = client
-            .fetch_manifest(&child_reference, progress.as_ref())
-            .await?;
-        let mut descriptor = Descriptor::of(&child.media_type, &child.bytes);
-        descriptor.platform.clone_from(&entry.platform);
-        (child.bytes, descriptor, Some(top.digest))
-    } else if is_manifest(&top.media_type) {
-        let mut descriptor = Descriptor::of(&top.media_type, &top.bytes);
-        descriptor.platform = Some(DescriptorPlatform::from(&options.platform));
-        (top.bytes, descriptor, None)
-    } else {
-        return Err(RegistryError::Unsupported {
-            reference: reference.to_string(),
-            reason: format!("media type {}", top.media_type),
-        });
+    let image = resolve_platform(client, reference, &options.platform, progress.as_ref()).await?;
+    let manifest = image.manifest_document();
+    let mut descriptor = Descriptor::of(&manifest.media_type, &manifest.bytes);
+    descriptor.platform = match &image.picked {
+        Some((entry, _)) => entry.platform.clone(),
+        None => Some(DescriptorPlatform::from(&options.platform)),
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| RegistryError::Unsupported {
-            reference: reference.to_string(),
-            reason: format!("invalid manifest: {e}"),
-        })?;
-    let mut blobs: Vec<Descriptor> = Vec::with_capacity(manifest.layers.len() + 1);
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        if !blobs.iter().any(|b| b.digest == blob.digest) {
-            blobs.push(blob.clone());
-        }
-    }
-    let jobs = client.options().jobs.max(1);
-    let outcomes: Vec<_> = futures::stream::iter(blobs.iter().map(|blob| {
-        let progress = Arc::clone(&progress);
-        client.download_blob(reference, blob, store, progress)
-    }))
-    .buffer_unordered(jobs)
-    .try_collect()
+    let index = image.picked.as_ref().map(|_| image.top.digest.clone());
+    let blobs = image.blobs();
+    let downloaded = download_unlocked(
+        client,
+        store,
+        blobs.iter().map(|blob| (reference, blob)),
+        progress,
+    )
     .await?;
-    let downloaded = outcomes
-        .iter()
-        .filter(|o| **o == crate::progress::BlobOutcome::Downloaded)
-        .count();
-    store.write_blob(&manifest_bytes)?;
+    store.write_blob(&manifest.bytes)?;
     store.tag(reference, &descriptor, Some(reference))?;
     Ok(Pulled {
         name: reference.clone(),

@@ -26,10 +26,12 @@ pub(crate) struct FetchedManifest {
 }
 
 impl RegistryClient {
-    /// Runs `op` until it succeeds, fails for good, or the attempts run out.
+    /// Runs `op` (a request for `reference` sent to `host`) until it succeeds, fails for good,
+    /// or the attempts run out.
     pub(crate) async fn retry<T, F, Fut>(
         &self,
         reference: &Reference,
+        host: &str,
         action: &str,
         progress: &dyn Progress,
         mut op: F,
@@ -52,35 +54,39 @@ impl RegistryClient {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                Err(error) => return Err(classify(reference, action, &error)),
+                Err(error) => return Err(classify(reference, host, action, &error)),
             }
         }
         unreachable!("the last attempt returns")
     }
 
+    /// The client for `host` (the reference's registry or its mirror), logged in there.
     async fn authenticate(
         &self,
         reference: &Reference,
+        host: &str,
     ) -> Result<oci_client::Client, RegistryError> {
-        let client = self.client(reference.registry());
-        let auth = self.auth(reference.registry())?;
+        let client = self.client(host);
+        let auth = self.auth(host)?;
         client
-            .store_auth_if_needed(oci_reference(reference).resolve_registry(), &auth)
+            .store_auth_if_needed(oci_reference(reference, host).resolve_registry(), &auth)
             .await;
         Ok(client)
     }
 
-    /// Fetches a manifest or index and checks it against the reference's digest, if any.
+    /// Fetches a manifest or index (from the registry's mirror when it has one) and checks it
+    /// against the reference's digest, if any.
     pub(crate) async fn fetch_manifest(
         &self,
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<FetchedManifest, RegistryError> {
-        let client = self.client(reference.registry());
-        let auth = self.auth(reference.registry())?;
-        let image = oci_reference(reference);
+        let host = self.pull_host(reference);
+        let client = self.client(host);
+        let auth = self.auth(host)?;
+        let image = oci_reference(reference, host);
         let (bytes, _) = self
-            .retry(reference, "fetching the manifest", progress, || {
+            .retry(reference, host, "fetching the manifest", progress, || {
                 client.pull_manifest_raw(&image, &auth, &MANIFEST_MEDIA_TYPES)
             })
             .await?;
@@ -110,7 +116,8 @@ impl RegistryClient {
         })
     }
 
-    /// Downloads a blob into the store, continuing a partial download, verifying the digest.
+    /// Downloads a blob into the store (from the registry's mirror when it has one), continuing
+    /// a partial download, verifying the digest.
     pub(crate) async fn download_blob(
         &self,
         reference: &Reference,
@@ -133,8 +140,9 @@ impl RegistryClient {
             progress.blob_finished(&digest, BlobOutcome::Skipped);
             return Ok(BlobOutcome::Skipped);
         }
-        let client = self.authenticate(reference).await?;
-        let image = oci_reference(reference);
+        let host = self.pull_host(reference);
+        let client = self.authenticate(reference, host).await?;
+        let image = oci_reference(reference, host);
         let layer = OciDescriptor {
             media_type: descriptor.media_type.clone(),
             digest: digest.to_string(),
@@ -200,6 +208,7 @@ impl RegistryClient {
             if attempt >= attempts || !is_transient(&failure) {
                 return Err(classify(
                     reference,
+                    host,
                     &format!("downloading blob {digest}"),
                     &failure,
                 ));
@@ -245,11 +254,12 @@ impl RegistryClient {
         progress: Arc<dyn Progress>,
     ) -> Result<BlobOutcome, RegistryError> {
         let digest = descriptor.digest.clone();
-        let client = self.authenticate(target).await?;
-        let image = oci_reference(target);
+        let host = target.registry();
+        let client = self.authenticate(target, host).await?;
+        let image = oci_reference(target, host);
         let digest_text = digest.to_string();
         let exists = self
-            .retry(target, "checking a blob", progress.as_ref(), || {
+            .retry(target, host, "checking a blob", progress.as_ref(), || {
                 client.blob_exists(&image, &digest_text)
             })
             .await?;
@@ -260,7 +270,7 @@ impl RegistryClient {
         if let Some(source) = mount_from
             .filter(|s| s.registry() == target.registry() && s.repository() != target.repository())
         {
-            let source_image = oci_reference(source);
+            let source_image = oci_reference(source, source.registry());
             if client
                 .mount_blob(&image, &source_image, &digest_text)
                 .await
@@ -274,6 +284,7 @@ impl RegistryClient {
         let size = descriptor.size;
         self.retry(
             target,
+            host,
             &format!("uploading blob {digest}"),
             progress.as_ref(),
             || {
@@ -315,15 +326,16 @@ impl RegistryClient {
         media_type: &str,
         progress: &dyn Progress,
     ) -> Result<(), RegistryError> {
-        let client = self.authenticate(target).await?;
-        let image = oci_reference(target);
+        let host = target.registry();
+        let client = self.authenticate(target, host).await?;
+        let image = oci_reference(target, host);
         let content_type =
             HeaderValue::from_str(media_type).map_err(|_| RegistryError::Unsupported {
                 reference: target.to_string(),
                 reason: format!("media type `{media_type}`"),
             })?;
         let body = bytes::Bytes::copy_from_slice(bytes);
-        self.retry(target, "uploading the manifest", progress, || {
+        self.retry(target, host, "uploading the manifest", progress, || {
             client.push_manifest_raw(&image, body.clone(), content_type.clone())
         })
         .await?;

@@ -233,6 +233,33 @@ impl Store {
         Ok(digest)
     }
 
+    /// Writes a layer of `entries` as a blob (streamed through a temporary file, renamed into
+    /// place once complete) and returns what was written. The caller holds a lock.
+    pub fn write_layer(
+        &self,
+        entries: impl IntoIterator<Item = crate::layer::LayerEntry>,
+        options: &crate::layer::LayerOptions,
+    ) -> Result<crate::layer::WrittenLayer, StoreError> {
+        let tmp_dir = self.tmp_dir();
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
+            .map_err(io_error("cannot create a file in", &tmp_dir))?;
+        let written = crate::layer::write_layer(entries, options, tmp.as_file_mut())
+            .map_err(io_error("cannot write a layer to", tmp.path()))?;
+        let dest = self.blob_path(&written.digest);
+        if dest.is_file() {
+            return Ok(written);
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(io_error("cannot sync", tmp.path()))?;
+        tmp.persist(&dest).map_err(|e| StoreError::Io {
+            action: "cannot rename into",
+            path: dest.clone(),
+            source: e.error,
+        })?;
+        Ok(written)
+    }
+
     /// A writer for the blob `digest` that continues a partial download when one exists.
     /// Only one writer per blob exists at a time across processes; this waits for another.
     pub fn blob_writer(&self, digest: &Digest) -> Result<BlobWriter, StoreError> {

@@ -13,9 +13,9 @@ mod sources;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-pub use apps::{AppType, detect_app_type};
+pub use apps::{AppType, detect_app_type, url_file_name};
 pub use args::{BuildArgs, parse_build_arg};
 pub use build::{Planned, build_plan};
 pub use platform::{Platform, predefined_args};
@@ -82,7 +82,7 @@ pub struct BaseImage {
 }
 
 /// `kube-installer` (installs a cluster and its apps) or `app-installer` (apps only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ImageType {
     /// Installs a whole cluster.
     #[serde(rename = "kube-installer")]
@@ -273,7 +273,7 @@ pub struct ImageConfig {
 }
 
 /// The sealer image extension, stored in the `sealer.image.extension` manifest annotation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageExtension {
     /// Always [`EXTENSION_SCHEMA_VERSION`].
@@ -282,43 +282,45 @@ pub struct ImageExtension {
     #[serde(rename = "type")]
     pub image_type: ImageType,
     /// Apps of the base image and of this Kubefile.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<Application>,
     /// What runs when the cluster is up.
+    #[serde(default)]
     pub launch: LaunchSpec,
     /// Global env (`ENV`), used to render templates at install time.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 }
 
 /// One app of the image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Application {
     /// App name; its files are under `application/apps/<name>/`.
     pub name: String,
     /// `helm`, `kube`, `shell`, or empty when no type was detected.
-    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub app_type: String,
     /// Files the default launch command uses, relative to the app directory.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
     /// Always [`APPLICATION_VERSION`].
+    #[serde(default)]
     pub version: String,
     /// `APPENV`.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// `APPCMDS`: commands run in order in the app directory instead of the default.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmds: Vec<String>,
 }
 
 /// What runs when the cluster is up: apps (LAUNCH) or raw commands (CMDS, CMD).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchSpec {
     /// Raw commands, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmds: Vec<String>,
     /// Apps to launch, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_names: Vec<String>,
 }

@@ -44,8 +44,18 @@
 //! same short name from two registries, such as `docker.io/library/nginx:1` and
 //! `quay.io/library/nginx:1` — the existing tag is kept and the clash is reported in
 //! [`AddedImage::collisions`]; the caller decides whether that is an error.
+//!
+//! # As layers
+//!
+//! The files of an image are decided in one place, against what the storage already holds,
+//! and then either written into a directory ([`RegistryStorage::add_image`]) or turned into
+//! the entries of one layer per image ([`StorageIndex::image_layer_entries`]), which holds only
+//! the blobs that the lower layers lack. The merged filesystem of such layers is the same
+//! storage directory `add_image` would have written.
 
-use std::collections::BTreeSet;
+mod files;
+mod index;
+
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -53,8 +63,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::digest::{Digest, HashingWriter};
-use crate::manifest::{Descriptor, Index, Manifest, is_index, is_manifest};
 use crate::reference::Reference;
+
+use files::{ImageBlob, ImageFiles, StoredContent, TagState, blob_data_path, tag_dir_path};
+pub use index::{ImageLayerFiles, StorageIndex};
 
 /// The storage layout's directory under the root.
 const V2_DIR: &str = "docker/registry/v2";
@@ -298,7 +310,7 @@ impl RegistryStorage {
     /// leaves nothing behind. An existing blob is replaced by the same content.
     pub fn write_blob(&self, digest: &Digest, mut content: impl Read) -> io::Result<u64> {
         let naming = |e: io::Error| io::Error::new(e.kind(), format!("storing blob {digest}: {e}"));
-        let staging_dir = self.v2().join("blobs/sha256");
+        let staging_dir = self.root.join(V2_DIR).join("blobs/sha256");
         fs::create_dir_all(&staging_dir).map_err(naming)?;
         let mut partial = PartialFile::create(&staging_dir, digest.hex()).map_err(naming)?;
         let mut writer = HashingWriter::new(&mut partial.file);
@@ -326,84 +338,40 @@ impl RegistryStorage {
         documents: &ImageDocuments,
         blobs: &dyn BlobSource,
     ) -> Result<AddedImage, StorageError> {
-        let digest = documents.top.digest();
-        if let Some(pinned) = reference.digest()
-            && *pinned != digest
-        {
-            return Err(StorageError::PinnedDigestMismatch {
-                reference: reference.to_string(),
-                pinned: pinned.clone(),
-                actual: digest,
-            });
-        }
-        let image_manifests = image_manifests(documents)?;
+        let files = ImageFiles::decide(reference, documents, self)?;
         let mut added = AddedImage {
-            digest: digest.clone(),
-            repositories: repository_names(reference),
+            digest: files.digest,
+            repositories: files.repositories,
             blobs_written: 0,
             bytes_written: 0,
-            collisions: Vec::new(),
+            collisions: files.collisions,
         };
-
-        let mut seen = BTreeSet::new();
-        let mut linked_blobs = Vec::new();
-        for (manifest_digest, manifest) in &image_manifests {
-            for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-                if seen.insert(blob.digest.clone()) {
-                    self.ensure_blob(manifest_digest, blob, blobs, &mut added)?;
-                    linked_blobs.push(blob.digest.clone());
-                }
-            }
-        }
-        let revisions: Vec<&Document> = documents
-            .children
-            .iter()
-            .chain(std::iter::once(&documents.top))
-            .collect();
-        for document in &revisions {
-            let document_digest = document.digest();
-            if !self.has_blob(&document_digest) {
+        for blob in &files.blobs {
+            if !blob.stored {
+                let content =
+                    blobs
+                        .open(&blob.descriptor.digest)
+                        .map_err(|source| StorageError::Source {
+                            digest: blob.descriptor.digest.clone(),
+                            source,
+                        })?;
                 let len = self
-                    .write_blob(&document_digest, document.bytes.as_slice())
+                    .write_blob(&blob.descriptor.digest, content)
                     .map_err(StorageError::Blob)?;
                 added.blobs_written += 1;
                 added.bytes_written += len;
             }
+            self.check_blob_size(blob)?;
         }
-
-        let source = reference.to_string();
-        for repository in &added.repositories {
-            let repository_dir = self.repository_dir(repository);
-            for blob in &linked_blobs {
-                write_link(
-                    &repository_dir.join("_layers").join(digest_path(blob)),
-                    blob,
-                )?;
-            }
-            for document in &revisions {
-                let document_digest = document.digest();
-                write_link(
-                    &repository_dir
-                        .join("_manifests/revisions")
-                        .join(digest_path(&document_digest)),
-                    &document_digest,
-                )?;
-            }
-            if let Some(tag) = reference.tag() {
-                let tag_dir = repository_dir.join("_manifests/tags").join(tag);
-                if let Some(collision) = tag_collision(&tag_dir, &digest, &source)? {
-                    added.collisions.push(TagCollision {
-                        repository: repository.clone(),
-                        tag: tag.to_owned(),
-                        existing: collision.0,
-                        existing_source: collision.1,
-                        rejected_source: source.clone(),
-                        rejected: digest.clone(),
-                    });
-                } else {
-                    write_tag(&tag_dir, &digest, &source)?;
-                }
-            }
+        for document in &files.documents {
+            let len = self
+                .write_blob(&document.digest(), document.bytes.as_slice())
+                .map_err(StorageError::Blob)?;
+            added.blobs_written += 1;
+            added.bytes_written += len;
+        }
+        for file in &files.small_files {
+            write_file(&self.root.join(&file.path), &file.bytes)?;
         }
         Ok(added)
     }
@@ -411,7 +379,7 @@ impl RegistryStorage {
     /// Every tag in the storage, sorted by repository and tag.
     pub fn list_images(&self) -> io::Result<Vec<StoredTag>> {
         let mut tags = Vec::new();
-        let repositories = self.v2().join("repositories");
+        let repositories = self.root.join(V2_DIR).join("repositories");
         if repositories.is_dir() {
             collect_tags(&repositories, "", &mut tags)?;
         }
@@ -419,186 +387,50 @@ impl RegistryStorage {
         Ok(tags)
     }
 
-    /// Makes sure a blob of `manifest` is stored with the declared size, reading it from the
-    /// source when it is not there yet.
-    fn ensure_blob(
-        &self,
-        manifest: &Digest,
-        blob: &Descriptor,
-        source: &dyn BlobSource,
-        added: &mut AddedImage,
-    ) -> Result<(), StorageError> {
-        if !self.has_blob(&blob.digest) {
-            let content = source
-                .open(&blob.digest)
-                .map_err(|source| StorageError::Source {
-                    digest: blob.digest.clone(),
-                    source,
-                })?;
-            let len = self
-                .write_blob(&blob.digest, content)
-                .map_err(StorageError::Blob)?;
-            added.blobs_written += 1;
-            added.bytes_written += len;
-        }
-        let path = self.blob_path(&blob.digest);
+    /// Checks that a stored blob has the size its manifest declares.
+    fn check_blob_size(&self, blob: &ImageBlob) -> Result<(), StorageError> {
+        let path = self.blob_path(&blob.descriptor.digest);
         let actual = fs::metadata(&path)
             .map_err(|source| StorageError::Io { path, source })?
             .len();
-        if actual == blob.size {
+        if actual == blob.descriptor.size {
             Ok(())
         } else {
             Err(StorageError::SizeMismatch {
-                digest: blob.digest.clone(),
-                manifest: manifest.clone(),
-                expected: blob.size,
+                digest: blob.descriptor.digest.clone(),
+                manifest: blob.manifest.clone(),
+                expected: blob.descriptor.size,
                 actual,
             })
         }
     }
 
-    fn v2(&self) -> PathBuf {
-        self.root.join(V2_DIR)
-    }
-
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.v2()
-            .join("blobs/sha256")
-            .join(&digest.hex()[..2])
-            .join(digest.hex())
-            .join("data")
-    }
-
-    fn repository_dir(&self, repository: &str) -> PathBuf {
-        self.v2().join("repositories").join(repository)
+        self.root.join(blob_data_path(digest))
     }
 }
 
-/// The image manifests whose blobs are stored, with their digests: the top-level manifest,
-/// or the children of an index after checking that the index lists them.
-fn image_manifests(documents: &ImageDocuments) -> Result<Vec<(Digest, Manifest)>, StorageError> {
-    let top = &documents.top;
-    let top_digest = top.digest();
-    if is_manifest(&top.media_type) {
-        if !documents.children.is_empty() {
-            return Err(StorageError::ChildrenOfManifest {
-                manifest: top_digest,
-            });
-        }
-        let manifest: Manifest = parse_document(top, &top_digest)?;
-        return Ok(vec![(top_digest, manifest)]);
+impl StoredContent for RegistryStorage {
+    fn has_blob(&self, digest: &Digest) -> bool {
+        RegistryStorage::has_blob(self, digest)
     }
-    if !is_index(&top.media_type) {
-        return Err(StorageError::UnsupportedMediaType {
-            digest: top_digest,
-            media_type: top.media_type.clone(),
-            expected: "an image manifest or index",
-        });
-    }
-    let index: Index = parse_document(top, &top_digest)?;
-    if documents.children.is_empty() {
-        return Err(StorageError::IndexWithoutChildren { index: top_digest });
-    }
-    documents
-        .children
-        .iter()
-        .map(|child| {
-            let child_digest = child.digest();
-            if !is_manifest(&child.media_type) {
-                return Err(StorageError::UnsupportedMediaType {
-                    digest: child_digest,
-                    media_type: child.media_type.clone(),
-                    expected: "an image manifest",
+
+    fn tag_state(&self, repository: &str, tag: &str) -> Result<TagState, StorageError> {
+        let tag_dir = self.root.join(tag_dir_path(repository, tag));
+        let current = read_link(&tag_dir.join("current/link"))?;
+        let marker = tag_dir.join(SOURCE_MARKER);
+        let source = match fs::read_to_string(&marker) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(StorageError::Io {
+                    path: marker,
+                    source,
                 });
             }
-            if !index.manifests.iter().any(|d| d.digest == child_digest) {
-                return Err(StorageError::ChildNotInIndex {
-                    index: top_digest.clone(),
-                    child: child_digest,
-                });
-            }
-            let manifest: Manifest = parse_document(child, &child_digest)?;
-            Ok((child_digest, manifest))
-        })
-        .collect()
-}
-
-/// A manifest or index parsed from a document whose `mediaType` field, when present, agrees
-/// with the declared media type (distribution decides by that field what it serves).
-fn parse_document<T: serde::de::DeserializeOwned>(
-    document: &Document,
-    digest: &Digest,
-) -> Result<T, StorageError> {
-    /// The field every manifest and index may have.
-    #[derive(serde::Deserialize)]
-    struct MediaTypeField {
-        #[serde(rename = "mediaType")]
-        media_type: Option<String>,
+        };
+        Ok(TagState { current, source })
     }
-    let invalid = |reason: String| StorageError::InvalidDocument {
-        digest: digest.clone(),
-        media_type: document.media_type.clone(),
-        reason,
-    };
-    let field: MediaTypeField =
-        serde_json::from_slice(&document.bytes).map_err(|e| invalid(e.to_string()))?;
-    if let Some(inner) = field
-        .media_type
-        .filter(|inner| *inner != document.media_type)
-    {
-        return Err(invalid(format!("its mediaType field says `{inner}`")));
-    }
-    serde_json::from_slice(&document.bytes).map_err(|e| invalid(e.to_string()))
-}
-
-/// `sha256/<hex>/link`, the tail of every link path.
-fn digest_path(digest: &Digest) -> PathBuf {
-    Path::new(digest.algorithm())
-        .join(digest.hex())
-        .join("link")
-}
-
-/// The digest and marker of a tag that must not be moved to `digest` for `source`, if any.
-fn tag_collision(
-    tag_dir: &Path,
-    digest: &Digest,
-    source: &str,
-) -> Result<Option<(Digest, Option<String>)>, StorageError> {
-    let Some(existing) = read_link(&tag_dir.join("current/link"))? else {
-        return Ok(None);
-    };
-    if existing == *digest {
-        return Ok(None);
-    }
-    let marker = tag_dir.join(SOURCE_MARKER);
-    let existing_source = match fs::read_to_string(&marker) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(StorageError::Io {
-                path: marker,
-                source,
-            });
-        }
-    };
-    if existing_source.as_deref() == Some(source) {
-        Ok(None)
-    } else {
-        Ok(Some((existing, existing_source)))
-    }
-}
-
-/// Points a tag at `digest`: the source marker (unless the tag already has one for the same
-/// manifest), the index entry, then the current link, which makes it visible.
-fn write_tag(tag_dir: &Path, digest: &Digest, source: &str) -> Result<(), StorageError> {
-    let current = tag_dir.join("current/link");
-    let marker = tag_dir.join(SOURCE_MARKER);
-    let same_manifest = read_link(&current)?.as_ref() == Some(digest);
-    if !(same_manifest && marker.is_file()) {
-        write_file(&marker, source.as_bytes())?;
-    }
-    write_link(&tag_dir.join("index").join(digest_path(digest)), digest)?;
-    write_link(&current, digest)
 }
 
 /// The digest a link file holds, or `None` when there is no such file.
@@ -614,11 +446,6 @@ fn read_link(path: &Path) -> Result<Option<Digest>, StorageError> {
             source,
         }),
     }
-}
-
-/// Writes a link file holding `digest`, unless it holds it already.
-fn write_link(path: &Path, digest: &Digest) -> Result<(), StorageError> {
-    write_file(path, digest.to_string().as_bytes())
 }
 
 /// Writes a small file atomically, unless it already has exactly these bytes.

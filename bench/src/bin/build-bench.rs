@@ -1,0 +1,234 @@
+//! The embedded build against its floors, in one run, on generated data: a context whose rootfs
+//! is binary-like random files, and an upstream `docker-registry` holding random-layer images
+//! that the Kubefile's image list names.
+//!
+//! - (a) cold build with image caching, against the floor of reading and hashing the same bytes
+//!   once, and against `skopeo copy` of the images into a registry plus a `tar` of the rootfs;
+//! - (b) rebuild with nothing changed (goal: under 1 second);
+//! - (c) rebuild and push after one upstream image changed: bytes the target registry received
+//!   over the changed image's size (goal: at most 1.2).
+//!
+//! Full mode: 300 MiB of rootfs files and 20 images of 50 MiB; `--quick`: 8 MiB and 3 images
+//! of 1 MiB (a smoke run for CI).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bench::{quick_mode, ratio, sibling_binary};
+use sha2::{Digest as _, Sha256};
+use testkit::images::{ImageSpec, Random, push_generated};
+use testkit::registry::Registry;
+
+const MIB: usize = 1024 * 1024;
+
+struct Sizes {
+    rootfs_files: usize,
+    rootfs_file_size: usize,
+    images: usize,
+    image_layers: Vec<usize>,
+}
+
+fn sizes() -> Sizes {
+    if quick_mode() {
+        Sizes {
+            rootfs_files: 4,
+            rootfs_file_size: 2 * MIB,
+            images: 3,
+            image_layers: vec![MIB / 2, MIB / 2],
+        }
+    } else {
+        Sizes {
+            rootfs_files: 30,
+            rootfs_file_size: 10 * MIB,
+            images: 20,
+            image_layers: vec![20 * MIB, 20 * MIB, 10 * MIB],
+        }
+    }
+}
+
+/// Runs a command that must succeed; returns its wall time.
+fn timed(command: &mut Command) -> Duration {
+    let start = Instant::now();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    start.elapsed()
+}
+
+/// Reads and hashes every file under `dir` once; returns the bytes read.
+fn hash_tree(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    let mut buf = vec![0u8; 1 << 20];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() {
+                let mut file = fs::File::open(&path).unwrap();
+                let mut hasher = Sha256::new();
+                loop {
+                    let n = file.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                std::hint::black_box(hasher.finalize());
+            }
+        }
+    }
+    total
+}
+
+/// Sizes of the blobs a registry storage holds, by digest directory.
+fn stored_blobs(storage: &Path) -> BTreeMap<String, u64> {
+    let mut blobs = BTreeMap::new();
+    let Ok(prefixes) = fs::read_dir(storage.join("docker/registry/v2/blobs/sha256")) else {
+        return blobs;
+    };
+    for prefix in prefixes {
+        for blob in fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let blob = blob.unwrap().path();
+            let size = fs::metadata(blob.join("data")).map_or(0, |m| m.len());
+            blobs.insert(blob.display().to_string(), size);
+        }
+    }
+    blobs
+}
+
+fn skopeo_copy(src: &str, dest: &str) -> Command {
+    let mut command = Command::new("skopeo");
+    command
+        .args([
+            "--insecure-policy",
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([src, dest]);
+    command
+}
+
+fn main() -> io::Result<()> {
+    let sizes = sizes();
+    let work = tempfile::tempdir()?;
+    let context = work.path().join("context");
+    let rootfs = context.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin"))?;
+    fs::create_dir_all(context.join("manifests"))?;
+    let mut data = vec![0u8; sizes.rootfs_file_size];
+    for n in 0..sizes.rootfs_files {
+        Random::new(n as u64 + 1).fill(&mut data);
+        fs::write(rootfs.join(format!("bin/tool-{n:02}")), &data)?;
+    }
+    let upstream = Registry::start();
+    let mut image_list = String::new();
+    for n in 0..sizes.images {
+        let path = format!("bench/image-{n:02}:1");
+        push_generated(
+            upstream.addr(),
+            &path,
+            &[ImageSpec::amd64(&sizes.image_layers, 1000 + n as u64)],
+        );
+        image_list.push_str("bench.local/");
+        image_list.push_str(&path);
+        image_list.push('\n');
+    }
+    fs::write(context.join("manifests/imageList"), &image_list)?;
+    fs::write(
+        context.join("Kubefile"),
+        "FROM scratch\nCOPY rootfs .\nCOPY manifests manifests\n",
+    )?;
+    let sealer_build = sibling_binary("sealer-build");
+    let mirror = format!("bench.local={}", upstream.addr());
+    let build = |root: &Path, tag: &str, extra: &[&str]| {
+        let mut command = Command::new(&sealer_build);
+        command
+            .arg("--root")
+            .arg(root)
+            .args(["--registry-mirror", &mirror, "-q", "build"])
+            .args(["--platform", "linux/amd64", "-t", tag])
+            .args(extra)
+            .arg(&context);
+        command
+    };
+
+    // (a) cold build, against the floor and the skopeo pipeline.
+    let floor_start = Instant::now();
+    let floor_bytes = hash_tree(&rootfs) + hash_tree(upstream.storage_dir());
+    let floor = floor_start.elapsed();
+    let store = work.path().join("store");
+    let cold = timed(&mut build(&store, "bench/cluster:1", &[]));
+    let pipeline_target = Registry::start();
+    let pipeline_start = Instant::now();
+    for n in 0..sizes.images {
+        timed(&mut skopeo_copy(
+            &format!("docker://{}/bench/image-{n:02}:1", upstream.addr()),
+            &format!("docker://{}/bench/image-{n:02}:1", pipeline_target.addr()),
+        ));
+    }
+    let tar = work.path().join("rootfs.tar");
+    timed(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(&context)
+            .arg("rootfs"),
+    );
+    let pipeline = pipeline_start.elapsed();
+    println!(
+        "build-bench (a) cold build: {:.2} s for {} MiB; floor (read+sha256 once) {:.2} s: ratio {:.2} (goal <= 2); skopeo copy + tar {:.2} s: ratio {:.2} (goal < 1)",
+        cold.as_secs_f64(),
+        floor_bytes / MIB as u64,
+        floor.as_secs_f64(),
+        ratio(cold, floor),
+        pipeline.as_secs_f64(),
+        ratio(cold, pipeline),
+    );
+
+    // (b) rebuild, nothing changed.
+    let rebuild = timed(&mut build(&store, "bench/cluster:1", &[]));
+    println!(
+        "build-bench (b) rebuild unchanged: {:.3} s (goal < 1 s); {:.3} of the cold build",
+        rebuild.as_secs_f64(),
+        ratio(rebuild, cold)
+    );
+
+    // (c) push, change one image upstream, rebuild and push again.
+    let target = Registry::start();
+    let pushed = format!("{}/bench/cluster:1", target.addr());
+    timed(&mut build(&store, &pushed, &["--push"]));
+    let before = stored_blobs(target.storage_dir());
+    let changed = push_generated(
+        upstream.addr(),
+        "bench/image-00:1",
+        &[ImageSpec::amd64(&sizes.image_layers, 99_999)],
+    );
+    let repush = timed(&mut build(&store, &pushed, &["--push"]));
+    let uploaded: u64 = stored_blobs(target.storage_dir())
+        .iter()
+        .filter(|(blob, _)| !before.contains_key(*blob))
+        .map(|(_, size)| size)
+        .sum();
+    println!(
+        "build-bench (c) rebuild + push after one image changed: {uploaded} bytes uploaded for a {} byte image: ratio {:.3} (goal <= 1.2), {:.2} s",
+        changed.bytes,
+        ratio(Duration::from_nanos(uploaded), Duration::from_nanos(changed.bytes)),
+        repush.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! `sealer-build build` with the embedded engine, as a user runs it: the examples built from
+//! an upstream `docker-registry` that the test fills (reached through `--registry-mirror`, so
+//! the examples keep their real image names), pushed to a registry, and read back with
+//! `skopeo`; reproducibility, the build cache, RUN, several platforms, archives, and bad input.
+
+// The module is shared with the image tests; this binary uses part of it.
+#[allow(dead_code)]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+use testkit::images::{GeneratedImage, ImageSpec, push_generated, seed_of};
+use testkit::registry::Registry;
+use testkit::skopeo;
+
+use common::{failure, sealer, success};
+
+/// The images the kubernetes example lists.
+const KUBE_IMAGES: [&str; 7] = [
+    "registry.k8s.io/kube-apiserver:v1.32.0",
+    "registry.k8s.io/kube-controller-manager:v1.32.0",
+    "registry.k8s.io/kube-scheduler:v1.32.0",
+    "registry.k8s.io/kube-proxy:v1.32.0",
+    "registry.k8s.io/pause:3.10",
+    "registry.k8s.io/etcd:3.5.16-0",
+    "registry.k8s.io/coredns/coredns:v1.11.3",
+];
+/// The images the app example needs (its image list, app manifest and chart).
+const APP_IMAGES: [&str; 2] = [
+    "docker.io/library/busybox:1.36",
+    "docker.io/library/nginx:1.27.3",
+];
+/// The name the app example's Kubefile expects its base under.
+const BASE_TAG: &str = "sealer-examples/kubernetes:v1.32.0";
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// An upstream registry holding generated images under the names of real registries.
+struct Upstream {
+    registry: Registry,
+    images: BTreeMap<String, GeneratedImage>,
+}
+
+impl Upstream {
+    fn start(references: &[&str]) -> Self {
+        let registry = Registry::start();
+        let mut upstream = Upstream {
+            registry,
+            images: BTreeMap::new(),
+        };
+        for reference in references {
+            upstream.put(
+                reference,
+                &[ImageSpec::amd64(&[40_000, 9_000], seed_of(reference))],
+            );
+        }
+        upstream
+    }
+
+    /// Pushes a generated image as `reference` (its path below the registry name).
+    fn put(&mut self, reference: &str, specs: &[ImageSpec]) {
+        let generated = push_generated(self.registry.addr(), mirror_path(reference), specs);
+        self.images.insert(reference.to_owned(), generated);
+    }
+
+    /// `sealer-build --root ROOT` with this upstream as the mirror of docker.io and
+    /// registry.k8s.io.
+    fn sealer(&self, root: &Path) -> Command {
+        let mut command = sealer(root);
+        for registry in ["docker.io", "registry.k8s.io"] {
+            command
+                .arg("--registry-mirror")
+                .arg(format!("{registry}={}", self.registry.addr()));
+        }
+        command
+    }
+
+    /// `build --platform linux/amd64 -t TAG ARGS... CONTEXT`.
+    fn build(&self, root: &Path, tag: &str, context: &Path, args: &[&str]) -> Command {
+        let mut command = self.sealer(root);
+        command
+            .args(["build", "--platform", "linux/amd64", "-t", tag])
+            .args(args)
+            .arg(context);
+        command
+    }
+
+    /// Blob downloads the upstream served so far.
+    fn blob_downloads(&self) -> usize {
+        self.registry
+            .log()
+            .lines()
+            .filter(|line| line.contains("GET /v2/") && line.contains("/blobs/sha256:"))
+            .count()
+    }
+}
+
+/// `registry.k8s.io/pause:3.10` → `pause:3.10`: where the mirror holds an image.
+fn mirror_path(reference: &str) -> &str {
+    reference
+        .split_once('/')
+        .map_or(reference, |(_, path)| path)
+}
+
+/// Builds the kubernetes example as [`BASE_TAG`] into the store at `root`.
+fn build_base(upstream: &Upstream, root: &Path) -> String {
+    let (stdout, _) =
+        success(&mut upstream.build(root, BASE_TAG, &example("kubernetes"), &["-o", "json"]));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    summary["descriptor"]["digest"].as_str().unwrap().to_owned()
+}
+
+/// Copies a pushed image to an OCI layout with skopeo and applies its layers to a directory;
+/// returns the root filesystem and the raw manifest.
+fn unpack_pushed(reference: &str, work: &Path) -> (PathBuf, Value) {
+    let layout = work.join("layout");
+    common::skopeo_copy(
+        &["--src-tls-verify=false"],
+        &format!("docker://{reference}"),
+        &format!("oci:{}:x", layout.display()),
+    );
+    let manifest: Value =
+        serde_json::from_str(&skopeo::inspect_raw(&format!("docker://{reference}"))).unwrap();
+    let rootfs = work.join("rootfs");
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        let blob = layout.join("blobs/sha256").join(&digest[7..]);
+        image::layer::unpack_layer(
+            fs::File::open(&blob).unwrap(),
+            &rootfs,
+            &image::layer::UnpackOptions::default(),
+        )
+        .unwrap();
+    }
+    (rootfs, manifest)
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn annotation(manifest: &Value, key: &str) -> Value {
+    serde_json::from_str(manifest["annotations"][key].as_str().unwrap_or_else(|| {
+        panic!("annotation {key} missing: {manifest}");
+    }))
+    .unwrap()
+}
+
+/// Sizes of the blobs a registry storage holds, by digest.
+fn stored_blobs(storage: &Path) -> BTreeMap<String, u64> {
+    let mut blobs = BTreeMap::new();
+    let dir = storage.join("docker/registry/v2/blobs/sha256");
+    let Ok(prefixes) = fs::read_dir(&dir) else {
+        return blobs;
+    };
+    for prefix in prefixes {
+        for blob in fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let blob = blob.unwrap().path();
+            let size = fs::metadata(blob.join("data")).map_or(0, |m| m.len());
+            blobs.insert(
+                blob.file_name().unwrap().to_string_lossy().into_owned(),
+                size,
+            );
+        }
+    }
+    blobs
+}
+
+#[test]
+fn the_examples_build_push_and_read_back_with_their_images() {
+    let all: Vec<&str> = KUBE_IMAGES.iter().chain(&APP_IMAGES).copied().collect();
+    let upstream = Upstream::start(&all);
+    let target = common::shared_registry();
+    let root = tempfile::tempdir().unwrap();
+    build_base(&upstream, root.path());
+    let app = format!("{}/examples/app:1", target.addr());
+    success(&mut upstream.build(root.path(), &app, &example("app"), &["--push"]));
+
+    let work = tempfile::tempdir().unwrap();
+    let (rootfs, manifest) = unpack_pushed(&app, work.path());
+
+    assert_eq!(mode(&rootfs.join("bin/kubeadm")), 0o755);
+    assert!(
+        fs::read_to_string(rootfs.join("bin/kubeadm"))
+            .unwrap()
+            .contains("kubeadm v1.32.0")
+    );
+    assert_eq!(mode(&rootfs.join("scripts/init-kube.sh")), 0o755);
+    assert_eq!(mode(&rootfs.join("etc/kubelet.service")), 0o644);
+    assert_eq!(
+        fs::read_to_string(rootfs.join("manifests/imageList")).unwrap(),
+        fs::read_to_string(example("app").join("manifests/imageList")).unwrap(),
+        "the app's image list replaces the base's"
+    );
+    assert_eq!(
+        fs::read(rootfs.join("application/apps/hello/hello.yaml")).unwrap(),
+        fs::read(example("app").join("apps/hello/hello.yaml")).unwrap()
+    );
+    assert!(
+        rootfs
+            .join("charts/web/templates/deployment.yaml")
+            .is_file()
+    );
+    let top: BTreeSet<String> = fs::read_dir(&rootfs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        top,
+        [
+            "application",
+            "bin",
+            "charts",
+            "etc",
+            "manifests",
+            "registry",
+            "scripts",
+            "statics"
+        ]
+        .map(String::from)
+        .into()
+    );
+
+    let extension = annotation(&manifest, "sealer.image.extension");
+    assert_eq!(extension["schemaVersion"], "v1alpha1");
+    assert_eq!(extension["type"], "kube-installer");
+    assert_eq!(extension["launch"]["app_names"][0], "hello");
+    assert_eq!(extension["applications"][0]["name"], "hello");
+    assert_eq!(extension["applications"][0]["env"]["NAMESPACE"], "demo");
+    assert_eq!(extension["env"]["NAMESPACE"], "demo");
+    let listed = annotation(&manifest, "sealer.image.container.images");
+    let listed: BTreeSet<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            assert_eq!(entry["platform"]["architecture"], "amd64");
+            entry["image"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(listed, all.iter().map(|s| (*s).to_owned()).collect());
+
+    let config = skopeo::inspect(&format!("docker://{app}"));
+    let labels = &config["Labels"];
+    assert_eq!(
+        labels["cluster.alpha.sealer.io/cluster-runtime-type"],
+        "kubernetes"
+    );
+    assert_eq!(
+        labels["app.alpha.sealer.io/supported-kube-version"],
+        "v1.32.0"
+    );
+    assert_eq!(labels["org.opencontainers.image.title"], "hello app");
+
+    // The image's registry directory, served by a stock registry, gives every image with
+    // the upstream's digests, by tag and by digest, under its short name.
+    let served = Registry::builder().storage(rootfs.join("registry")).start();
+    for reference in &all {
+        let path = mirror_path(reference);
+        let (repository, tag) = path.rsplit_once(':').unwrap();
+        let expected = &upstream.images[*reference].digest;
+        let by_tag = skopeo::inspect_raw(&format!("docker://{}/{path}", served.addr()));
+        assert_eq!(
+            &common::sha256(by_tag.as_bytes()),
+            expected,
+            "{reference} by tag"
+        );
+        let by_digest = format!("docker://{}/{repository}@{expected}", served.addr());
+        let copied = work
+            .path()
+            .join(format!("pulled-{}", repository.replace('/', "-")));
+        skopeo::copy(&by_digest, &format!("oci:{}:{tag}", copied.display()));
+    }
+}
+
+#[test]
+fn the_same_inputs_give_the_same_digest_in_two_stores() {
+    let upstream = Upstream::start(&KUBE_IMAGES);
+    let digests: Vec<String> = (0..2)
+        .map(|_| {
+            let root = tempfile::tempdir().unwrap();
+            build_base(&upstream, root.path())
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn a_rebuild_reuses_every_step_and_fetches_nothing() {
+    let upstream = Upstream::start(&KUBE_IMAGES);
+    let root = tempfile::tempdir().unwrap();
+    let first = build_base(&upstream, root.path());
+    let downloads = upstream.blob_downloads();
+    let blobs = common::blob_files(root.path());
+    let (stdout, _) = success(&mut upstream.build(
+        root.path(),
+        BASE_TAG,
+        &example("kubernetes"),
+        &["-o", "json"],
+    ));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["descriptor"]["digest"], first.as_str());
+    assert_eq!(summary["platforms"][0]["built_steps"], 0, "{summary}");
+    assert_eq!(
+        upstream.blob_downloads(),
+        downloads,
+        "no blob fetched again"
+    );
+    assert_eq!(
+        common::blob_files(root.path()),
+        blobs,
+        "no layer written again"
+    );
+
+    let (stdout, _) = success(&mut upstream.build(
+        root.path(),
+        BASE_TAG,
+        &example("kubernetes"),
+        &["-o", "json", "--no-cache"],
+    ));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["platforms"][0]["cached_steps"], 0, "{summary}");
+    assert_eq!(summary["descriptor"]["digest"], first.as_str());
+}
+
+#[test]
+fn one_changed_upstream_image_uploads_only_its_layer_and_metadata() {
+    let mut upstream = Upstream::start(&KUBE_IMAGES);
+    let target = Registry::start();
+    let root = tempfile::tempdir().unwrap();
+    let pushed = format!("{}/k8s/base:1", target.addr());
+    success(&mut upstream.build(root.path(), &pushed, &example("kubernetes"), &["--push"]));
+    let before = stored_blobs(target.storage_dir());
+
+    let changed = "registry.k8s.io/pause:3.10";
+    // Large enough that the layer's fixed cost (tar headers, link files) stays small beside it.
+    upstream.put(changed, &[ImageSpec::amd64(&[900_000, 9_000], 424_242)]);
+    success(&mut upstream.build(root.path(), &pushed, &example("kubernetes"), &["--push"]));
+    let after = stored_blobs(target.storage_dir());
+    let uploaded: u64 = after
+        .iter()
+        .filter(|(digest, _)| !before.contains_key(*digest))
+        .map(|(_, size)| size)
+        .sum();
+    let image_bytes = upstream.images[changed].bytes;
+    assert!(
+        uploaded * 5 <= image_bytes * 6 + 16_384,
+        "uploaded {uploaded} bytes after changing an image of {image_bytes} bytes"
+    );
+    assert!(
+        uploaded >= image_bytes,
+        "the changed image's layer is uploaded"
+    );
+}
+
+/// A context of files for a Kubefile.
+fn context(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// Builds a context with no upstream images (`--build-mode lite` unless the Kubefile needs
+/// them) and returns the exit status, stdout and stderr.
+fn build_lite(root: &Path, context: &Path, extra: &[&str]) -> Command {
+    let mut command = sealer(root);
+    command
+        .args([
+            "build",
+            "--platform",
+            "linux/amd64",
+            "--build-mode",
+            "lite",
+            "-t",
+            "t/x:1",
+        ])
+        .args(extra)
+        .arg(context);
+    command
+}
+
+fn export(root: &Path, image: &str) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let rootfs = dir.path().join("rootfs");
+    success(sealer(root).args(["export", image]).arg(&rootfs));
+    dir
+}
+
+#[test]
+fn run_steps_execute_on_the_host_with_the_rootfs_first_on_path() {
+    let dir = context(&[
+        (
+            "Kubefile",
+            "FROM scratch\nCOPY bin bin\nENV GREETING=hello\nRUN mkdir -p etc && greet > etc/greeting && rm bin/remove-me\n",
+        ),
+        (
+            "bin/greet",
+            "#!/bin/sh\necho \"$GREETING from the rootfs\"\n",
+        ),
+        ("bin/remove-me", "x"),
+    ]);
+    fs::set_permissions(
+        dir.path().join("bin/greet"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    success(&mut build_lite(root.path(), dir.path(), &[]));
+    let exported = export(root.path(), "t/x:1");
+    let rootfs = exported.path().join("rootfs");
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/greeting")).unwrap(),
+        "hello from the rootfs\n"
+    );
+    assert!(!rootfs.join("bin/remove-me").exists());
+    assert!(rootfs.join("bin/greet").is_file());
+}
+
+#[test]
+fn bad_input_fails_clearly_and_the_next_build_succeeds() {
+    let root = tempfile::tempdir().unwrap();
+    let cases = [
+        ("FROM scratch\nCOPY missing.txt /\n", "Kubefile:2:6"),
+        ("FROM scratch\nCOPY escape/ x/\n", "Kubefile:2:"),
+        ("FROM scratch\nRUN echo about to fail; exit 3\n", "about to fail"),
+        ("FROM 127.0.0.1:9/nothing/here:1\n", "127.0.0.1:9/nothing/here:1"),
+    ];
+    for (kubefile, expected) in cases {
+        let dir = context(&[("Kubefile", kubefile)]);
+        if kubefile.contains("escape/") {
+            std::os::unix::fs::symlink("/etc", dir.path().join("escape")).unwrap();
+        }
+        let (_, stderr) = failure(&mut build_lite(root.path(), dir.path(), &[]));
+        assert!(stderr.contains(expected), "{kubefile}: {stderr}");
+    }
+    let dir = context(&[("Kubefile", "FROM scratch\nCOPY a a\n"), ("a", "a")]);
+    success(&mut build_lite(root.path(), dir.path(), &[]));
+}
+
+#[test]
+fn a_missing_upstream_image_names_the_image() {
+    let upstream = Upstream::start(&[]);
+    let dir = context(&[
+        ("Kubefile", "FROM scratch\nCOPY manifests manifests\n"),
+        ("manifests/imageList", "registry.k8s.io/absent:1\n"),
+    ]);
+    let root = tempfile::tempdir().unwrap();
+    let (_, stderr) = failure(&mut upstream.build(root.path(), "t/x:1", dir.path(), &[]));
+    assert!(stderr.contains("registry.k8s.io/absent:1"), "{stderr}");
+}
+
+#[test]
+fn dockerignore_hides_files_from_copy() {
+    let dir = context(&[
+        ("Kubefile", "FROM scratch\nCOPY . files/\n"),
+        (".dockerignore", "*.log\nsecret/\n!secret/keep\n"),
+        ("a.txt", "a"),
+        ("debug.log", "noise"),
+        ("secret/key", "k"),
+        ("secret/keep", "kept"),
+    ]);
+    let root = tempfile::tempdir().unwrap();
+    success(&mut build_lite(root.path(), dir.path(), &[]));
+    let exported = export(root.path(), "t/x:1");
+    let files = exported.path().join("rootfs/files");
+    assert!(files.join("a.txt").is_file());
+    assert!(!files.join("debug.log").exists());
+    assert!(!files.join("secret/key").exists());
+    assert_eq!(
+        fs::read_to_string(files.join("secret/keep")).unwrap(),
+        "kept"
+    );
+}
+
+#[test]
+fn an_oci_archive_output_is_readable_by_skopeo() {
+    let dir = context(&[("Kubefile", "FROM scratch\nCOPY a a\n"), ("a", "a")]);
+    let root = tempfile::tempdir().unwrap();
+    let archive = root.path().join("x.tar");
+    let (stdout, _) = success(&mut build_lite(
+        root.path(),
+        dir.path(),
+        &[
+            "--output",
+            &format!("type=oci,dest={}", archive.display()),
+            "-o",
+            "json",
+        ],
+    ));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let raw = StdCommand::new(skopeo::SKOPEO)
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(
+        common::sha256(&raw.stdout),
+        summary["descriptor"]["digest"].as_str().unwrap()
+    );
+}

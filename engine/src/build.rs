@@ -1,0 +1,692 @@
+//! The build itself: plan the Kubefile, resolve the base, turn each step into a layer (or take
+//! it from the build cache), cache the container images the rootfs needs as one layer per
+//! image, and store the image (one per platform, under an index when there are several).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::Digest;
+use image::distribution::StorageIndex;
+use image::layer::{LayerEntry, LayerOptions};
+use image::manifest::{Descriptor, DescriptorPlatform, Index, OCI_INDEX, OCI_MANIFEST};
+use image::progress::Progress;
+use image::registry::RegistryClient;
+use image::store::Store;
+use kubefile::SourceFile;
+use kubefile::context::DirContext;
+use kubefile::plan::{
+    BuildArgs, BuildPlan, CopyStep, Location, Origin, PlanOptions, Platform, Step,
+};
+use serde::Serialize;
+
+use crate::base::{self, ResolvedImage};
+use crate::cache::{BuildCache, CachedLayer, KeyBuilder};
+use crate::cache_images::{self, ImageLayerPlan, REGISTRY_DIR};
+use crate::dockerignore::DockerIgnore;
+use crate::error::BuildError;
+use crate::metadata::{self, BuiltLayer, ContainerImage, ImagePlatform};
+use crate::options::{BuildMode, BuildOptions};
+use crate::progress::{BuildProgress, StepInfo, StepOutcome};
+use crate::run::RunRequest;
+use crate::sources::{self, SourceRoot};
+use crate::view;
+
+/// What a build produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildOutput {
+    /// The stored image: a manifest, or an index of one manifest per platform.
+    pub descriptor: Descriptor,
+    /// The names it got.
+    pub tags: Vec<String>,
+    /// One entry per platform.
+    pub platforms: Vec<PlatformOutput>,
+}
+
+/// The image built for one platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformOutput {
+    /// The platform.
+    pub platform: String,
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Size of the config and all layers, in bytes.
+    pub size: u64,
+    /// Number of layers (base layers included).
+    pub layers: usize,
+    /// Steps whose layer came from the build cache.
+    pub cached_steps: usize,
+    /// Steps that ran.
+    pub built_steps: usize,
+    /// The container images the image carries.
+    pub images: Vec<String>,
+}
+
+/// Builds the Kubefile `file` (already read) as `options` say, into `store`.
+pub async fn build(
+    store: &Store,
+    client: &RegistryClient,
+    file: &SourceFile,
+    options: &BuildOptions,
+    progress: &dyn BuildProgress,
+) -> Result<BuildOutput, BuildError> {
+    if !options.context.is_dir() {
+        return Err(BuildError::Io {
+            what: format!("reading the build context {}", options.context.display()),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    let _lock = store.lock_shared()?;
+    let cache = BuildCache::open(store, &options.context).map_err(BuildError::io(format!(
+        "opening the build cache of {}",
+        store.root().display()
+    )))?;
+    let ignore =
+        DockerIgnore::load(&options.context, &options.kubefile).map_err(|e| BuildError::Io {
+            what: format!("reading the .dockerignore of {}", options.context.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let platforms = options.target_platforms();
+    let builder = Builder {
+        store,
+        client,
+        file,
+        options,
+        progress,
+        cache: &cache,
+        ignore: &ignore,
+        show_platform: platforms.len() > 1,
+    };
+    let mut outputs = Vec::new();
+    let mut manifests = Vec::new();
+    for platform in &platforms {
+        let (descriptor, output) = builder.build_platform(platform).await?;
+        manifests.push(descriptor);
+        outputs.push(output);
+    }
+    cache.save().map_err(BuildError::io(format!(
+        "saving the build cache in {}",
+        cache.dir().display()
+    )))?;
+    let descriptor = if manifests.len() == 1 {
+        manifests.remove(0)
+    } else {
+        let index = Index {
+            schema_version: 2,
+            media_type: Some(OCI_INDEX.to_owned()),
+            manifests,
+            annotations: BTreeMap::new(),
+        };
+        let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Io {
+            what: "writing the image index".into(),
+            source: std::io::Error::other(e),
+        })?;
+        store.write_blob(&bytes)?;
+        Descriptor::of(OCI_INDEX, &bytes)
+    };
+    for tag in &options.tags {
+        store.tag(tag, &descriptor, None)?;
+    }
+    Ok(BuildOutput {
+        descriptor,
+        tags: options.tags.iter().map(ToString::to_string).collect(),
+        platforms: outputs,
+    })
+}
+
+/// What every platform's build shares.
+struct Builder<'a> {
+    store: &'a Store,
+    client: &'a RegistryClient,
+    file: &'a SourceFile,
+    options: &'a BuildOptions,
+    progress: &'a dyn BuildProgress,
+    cache: &'a BuildCache,
+    ignore: &'a DockerIgnore,
+    show_platform: bool,
+}
+
+/// The layers of the image so far, and the cache key of the state they make.
+struct Layers {
+    built: Vec<BuiltLayer>,
+    /// Blob files of every layer, base first.
+    files: Vec<PathBuf>,
+    key: Digest,
+}
+
+impl Builder<'_> {
+    async fn build_platform(
+        &self,
+        platform: &Platform,
+    ) -> Result<(Descriptor, PlatformOutput), BuildError> {
+        let first = self.plan(platform, None)?;
+        let base = match &first.base.image {
+            None => ResolvedImage::scratch(platform),
+            Some(image) => {
+                let base_platform = first.base.platform.as_ref().unwrap_or(platform);
+                base::resolve(
+                    self.store,
+                    self.client,
+                    image,
+                    base_platform,
+                    self.options.pull,
+                    self.progress.transfers(),
+                )
+                .await
+                .map_err(|e| self.at(first.base.location, e.to_string()))?
+            }
+        };
+        let plan = self.plan(platform, Some(&base))?;
+        let mut start = KeyBuilder::new(&Digest::of(b""), "FROM");
+        start.field(
+            base.manifest_digest
+                .as_ref()
+                .map_or_else(|| "scratch".to_owned(), ToString::to_string)
+                .as_bytes(),
+        );
+        start.field(platform.to_string().as_bytes());
+        start
+            .field(format!("{:?} {}", self.options.compression, self.options.timestamp).as_bytes());
+        let mut layers = Layers {
+            built: Vec::new(),
+            files: base
+                .layers()
+                .iter()
+                .map(|l| self.store.blob_path(&l.digest))
+                .collect(),
+            key: start.finish(),
+        };
+        let caching = self.options.build_mode == BuildMode::All;
+        let total = plan.steps.len() + usize::from(caching);
+        let mut cached_steps = 0;
+        let mut built_steps = 0;
+        for (number, step) in plan.steps.iter().enumerate() {
+            let info = self.step_info(
+                platform,
+                number + 1,
+                total,
+                &self.instruction_text(step.location()),
+            );
+            self.progress.step_started(&info);
+            let outcome = match step {
+                Step::Copy(copy) => self.copy_step(copy, platform, &mut layers).await?,
+                Step::Run(run) => self.run_step(run, &info.text, &mut layers)?,
+            };
+            match outcome {
+                StepOutcome::Cached => cached_steps += 1,
+                _ => built_steps += 1,
+            }
+            self.progress.step_finished(&info, outcome);
+        }
+        let mut container_images = base.container_images.clone();
+        if caching {
+            let info = self.step_info(platform, total, total, "cache container images");
+            self.progress.step_started(&info);
+            let (outcome, images) = self.cache_images(&plan, platform, &mut layers).await?;
+            container_images.extend(images);
+            container_images.sort();
+            container_images.dedup();
+            match outcome {
+                StepOutcome::Cached => cached_steps += 1,
+                _ => built_steps += 1,
+            }
+            self.progress.step_finished(&info, outcome);
+        }
+        let config = metadata::image_config(
+            &base.config,
+            &plan,
+            &self.options.labels,
+            &layers.built,
+            self.options.timestamp,
+        );
+        let config_bytes = to_json(&config)?;
+        self.store.write_blob(&config_bytes)?;
+        let all_layers: Vec<Descriptor> = base
+            .layers()
+            .iter()
+            .cloned()
+            .chain(layers.built.iter().map(|l| l.descriptor.clone()))
+            .collect();
+        let manifest = metadata::image_manifest(
+            &config_bytes,
+            all_layers,
+            &plan.extension,
+            &container_images,
+            &self.options.annotations,
+        );
+        let manifest_bytes = to_json(&manifest)?;
+        self.store.write_blob(&manifest_bytes)?;
+        let mut descriptor = Descriptor::of(OCI_MANIFEST, &manifest_bytes);
+        if self.show_platform {
+            descriptor.platform = Some(DescriptorPlatform::from(platform));
+        }
+        let output = PlatformOutput {
+            platform: platform.to_string(),
+            digest: descriptor.digest.clone(),
+            size: config_bytes.len() as u64 + manifest.layers.iter().map(|l| l.size).sum::<u64>(),
+            layers: manifest.layers.len(),
+            cached_steps,
+            built_steps,
+            images: container_images.iter().map(|i| i.image.clone()).collect(),
+        };
+        Ok((descriptor, output))
+    }
+
+    /// Plans the Kubefile for `platform`, knowing the base image once it is resolved.
+    fn plan(
+        &self,
+        platform: &Platform,
+        base: Option<&ResolvedImage>,
+    ) -> Result<BuildPlan, BuildError> {
+        let context = DirContext::new(&self.options.context);
+        let mut plan_options = PlanOptions::new(&context);
+        plan_options.build_args =
+            BuildArgs::from_cli(&self.options.build_args, &|name| std::env::var(name).ok())
+                .map_err(BuildError::Kubefile)?;
+        plan_options.target_platform = platform.clone();
+        plan_options.image_type = self.options.image_type;
+        plan_options.base = base.map(ResolvedImage::plan_base);
+        let planned = kubefile::parse_and_plan(self.file, &plan_options);
+        let errors: Vec<_> = planned
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect();
+        if base.is_some() || !errors.is_empty() {
+            for warning in planned.diagnostics.iter().filter(|d| !d.is_error()) {
+                self.progress.message(&warning.render(self.file, false));
+            }
+        }
+        match planned.plan {
+            Some(plan) if errors.is_empty() => Ok(plan),
+            _ => Err(BuildError::Kubefile(kubefile::diagnostics::render_all(
+                &errors, self.file, false,
+            ))),
+        }
+    }
+
+    async fn copy_step(
+        &self,
+        step: &CopyStep,
+        platform: &Platform,
+        layers: &mut Layers,
+    ) -> Result<StepOutcome, BuildError> {
+        let scratch = self.scratch_dir()?;
+        let image_root;
+        let root = match &step.origin {
+            Origin::Context => SourceRoot::Context {
+                dir: &self.options.context,
+                ignore: self.ignore,
+            },
+            Origin::Image(image) => {
+                let resolved = base::resolve(
+                    self.store,
+                    self.client,
+                    image,
+                    platform,
+                    self.options.pull,
+                    self.progress.transfers(),
+                )
+                .await
+                .map_err(|e| self.at(step.location, e.to_string()))?;
+                image_root = scratch.path().join("from");
+                let files: Vec<PathBuf> = resolved
+                    .layers()
+                    .iter()
+                    .map(|l| self.store.blob_path(&l.digest))
+                    .collect();
+                crate::rootfs::materialize(&files, &image_root)
+                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                SourceRoot::Image { dir: &image_root }
+            }
+        };
+        let copied = sources::copy_entries(step, root, scratch.path())
+            .await
+            .map_err(|e| self.at(step.location, e.to_string()))?;
+        let instruction = step_json(step)?;
+        let key = self
+            .cache
+            .entries_key(&layers.key, &instruction, &copied.entries)
+            .map_err(|e| self.at(step.location, format!("reading the files to copy: {e}")))?;
+        let text = self.instruction_text(step.location);
+        self.add_layer(key, &text, copied.entries, &self.layer_options(), layers)
+    }
+
+    fn run_step(
+        &self,
+        step: &kubefile::plan::RunStep,
+        text: &str,
+        layers: &mut Layers,
+    ) -> Result<StepOutcome, BuildError> {
+        let key = KeyBuilder::new(&layers.key, &step_json(step)?).finish();
+        if let Some(outcome) = self.reuse(&key, text, layers) {
+            return Ok(outcome);
+        }
+        let scratch = self.scratch_dir()?;
+        let mut log = |line: &str| self.progress.output(line);
+        let output = crate::run::run_step(RunRequest {
+            step,
+            layers: &layers.files,
+            isolation: self.options.isolation,
+            scratch: scratch.path(),
+            log: &mut log,
+        })
+        .map_err(|e| self.at(step.location, e.to_string()))?;
+        self.add_layer(
+            key,
+            text,
+            output.entries.clone(),
+            &self.layer_options(),
+            layers,
+        )
+    }
+
+    /// Scans the merged rootfs and caches every image it needs, one layer per image.
+    async fn cache_images(
+        &self,
+        plan: &BuildPlan,
+        platform: &Platform,
+        layers: &mut Layers,
+    ) -> Result<(StepOutcome, Vec<ContainerImage>), BuildError> {
+        let view = view::prepare(self.cache.dir(), &layers.key, &layers.files)?;
+        let mut scan_options = self.options.scan.clone();
+        scan_options.env.extend(
+            plan.config
+                .env
+                .iter()
+                .map(|v| (v.name.clone(), v.value.clone())),
+        );
+        let sealerignore = self.options.context.join(".sealerignore");
+        if sealerignore.is_file() {
+            scan_options.ignored_image_lists.push(sealerignore);
+        }
+        let report = scan::scan(&DirContext::new(&view), &scan_options);
+        for warning in &report.warnings {
+            self.progress.message(&format!("warning: {warning}"));
+        }
+        let mut pulled = Vec::new();
+        let mut archives = Vec::new();
+        let mut listed = Vec::new();
+        for image in &report.images {
+            let mut from_registry = false;
+            let mut app_name = String::new();
+            for source in &image.sources {
+                if source.kind == scan::SourceKind::Archive {
+                    archives.push(view.join(&source.file));
+                } else {
+                    from_registry = true;
+                }
+                if let Some(app) = source
+                    .file
+                    .strip_prefix(&format!("{}/", kubefile::plan::APPS_ROOT))
+                    .and_then(|rest| rest.split('/').next())
+                {
+                    app.clone_into(&mut app_name);
+                }
+            }
+            if from_registry {
+                pulled.push(image.reference.clone());
+            }
+            listed.push(ContainerImage {
+                image: image.reference.to_string(),
+                app_name,
+                platform: ImagePlatform::from(platform),
+            });
+        }
+        archives.sort();
+        archives.dedup();
+        let mut index = storage_index(&view)?;
+        let transfers: Arc<dyn Progress> = self.progress.transfers();
+        let mut plans = cache_images::plan_image_layers(
+            self.client,
+            self.store,
+            &pulled,
+            platform,
+            &mut index,
+            transfers.as_ref(),
+        )
+        .await?;
+        plans.extend(cache_images::plan_archive_layers(
+            self.store, &archives, &mut index,
+        )?);
+        let keyed: Vec<(Digest, &ImageLayerPlan)> = plans
+            .iter()
+            .map(|plan| {
+                let mut key = KeyBuilder::new(&layers.key, "cache image");
+                key.field(plan.key.to_string().as_bytes());
+                (key.finish(), plan)
+            })
+            .collect();
+        let missing: Vec<ImageLayerPlan> = keyed
+            .iter()
+            .filter(|(key, _)| self.options.no_cache || self.cache.get(key, self.store).is_none())
+            .map(|(_, plan)| (*plan).clone())
+            .collect();
+        cache_images::fetch_image_layers(self.client, self.store, &missing, transfers).await?;
+        let options = LayerOptions {
+            compression: image::layer::Compression::None,
+            ..self.layer_options()
+        };
+        let mut all_cached = true;
+        for (key, plan) in keyed {
+            let text = format!("cache {}", plan.reference);
+            let entries = if self.options.no_cache || self.cache.get(&key, self.store).is_none() {
+                cache_images::image_layer_entries(self.store, plan)?
+            } else {
+                Vec::new()
+            };
+            if self.add_layer(key, &text, entries, &options, layers)? != StepOutcome::Cached
+            {
+                all_cached = false;
+            }
+        }
+        let outcome = if all_cached {
+            StepOutcome::Cached
+        } else {
+            StepOutcome::Empty
+        };
+        Ok((outcome, listed))
+    }
+
+    /// Takes the layer of `key` from the cache, when there and allowed.
+    fn reuse(&self, key: &Digest, text: &str, layers: &mut Layers) -> Option<StepOutcome> {
+        if self.options.no_cache {
+            return None;
+        }
+        let cached = self.cache.get(key, self.store)?;
+        self.push_layer(key.clone(), text, &cached, layers);
+        Some(StepOutcome::Cached)
+    }
+
+    /// Writes `entries` as the layer of `key` (or reuses the cached one).
+    fn add_layer(
+        &self,
+        key: Digest,
+        text: &str,
+        entries: Vec<LayerEntry>,
+        options: &LayerOptions,
+        layers: &mut Layers,
+    ) -> Result<StepOutcome, BuildError> {
+        if let Some(outcome) = self.reuse(&key, text, layers) {
+            return Ok(outcome);
+        }
+        if entries.is_empty() {
+            layers.key = key;
+            return Ok(StepOutcome::Empty);
+        }
+        let written = self.store.write_layer(entries, options)?;
+        let cached = CachedLayer {
+            digest: written.digest,
+            diff_id: written.diff_id,
+            size: written.size,
+            media_type: written.media_type.to_owned(),
+        };
+        self.cache
+            .put(&key, &cached)
+            .map_err(BuildError::io(format!(
+                "writing the build cache in {}",
+                self.cache.dir().display()
+            )))?;
+        self.push_layer(key, text, &cached, layers);
+        Ok(StepOutcome::Built {
+            layer_size: cached.size,
+        })
+    }
+
+    fn push_layer(&self, key: Digest, text: &str, cached: &CachedLayer, layers: &mut Layers) {
+        layers.files.push(self.store.blob_path(&cached.digest));
+        layers.built.push(BuiltLayer {
+            descriptor: Descriptor {
+                media_type: cached.media_type.clone(),
+                digest: cached.digest.clone(),
+                size: cached.size,
+                platform: None,
+                annotations: BTreeMap::new(),
+                urls: Vec::new(),
+            },
+            diff_id: cached.diff_id.clone(),
+            created_by: text.to_owned(),
+        });
+        layers.key = key;
+    }
+
+    fn layer_options(&self) -> LayerOptions {
+        LayerOptions {
+            compression: self.options.compression,
+            mtime: self.options.timestamp,
+            ..LayerOptions::default()
+        }
+    }
+
+    fn scratch_dir(&self) -> Result<tempfile::TempDir, BuildError> {
+        tempfile::Builder::new()
+            .prefix("step-")
+            .tempdir_in(self.cache.dir())
+            .map_err(BuildError::io(format!(
+                "creating a work directory in {}",
+                self.cache.dir().display()
+            )))
+    }
+
+    fn step_info(&self, platform: &Platform, number: usize, total: usize, text: &str) -> StepInfo {
+        StepInfo {
+            platform: if self.show_platform {
+                platform.to_string()
+            } else {
+                String::new()
+            },
+            number,
+            total,
+            text: text.to_owned(),
+        }
+    }
+
+    /// The first line of the instruction at `location`, for progress and history.
+    fn instruction_text(&self, location: Location) -> String {
+        let line = self.file.line_text(location.line).trim();
+        let mut text: String = line
+            .trim_end_matches('\\')
+            .trim_end()
+            .chars()
+            .take(120)
+            .collect();
+        if text.len() < line.len() {
+            text.push_str(" ...");
+        }
+        text
+    }
+
+    /// An error of the instruction at `location`.
+    fn at(&self, location: Location, message: String) -> BuildError {
+        BuildError::Step {
+            kubefile: self.file.name().to_owned(),
+            line: location.line,
+            column: location.column,
+            instruction: self.instruction_text(location),
+            message,
+        }
+    }
+}
+
+/// The registry content lower layers already hold, from the view's repository links (the view
+/// leaves the blobs out; a link to a layer, config or manifest stands for its blob, which any
+/// storage that serves it holds).
+fn storage_index(view: &Path) -> Result<StorageIndex, BuildError> {
+    let mut index = StorageIndex::new(REGISTRY_DIR);
+    let repositories = view
+        .join(REGISTRY_DIR)
+        .join("docker/registry/v2/repositories");
+    if !repositories.is_dir() {
+        return Ok(index);
+    }
+    let corrupt = |path: &Path, e: image::distribution::StorageError| BuildError::Io {
+        what: format!("reading the base image's registry at {}", path.display()),
+        source: std::io::Error::other(e),
+    };
+    let mut pending = vec![repositories];
+    while let Some(dir) = pending.pop() {
+        let entries =
+            fs::read_dir(&dir).map_err(BuildError::io(format!("reading {}", dir.display())))?;
+        for entry in entries {
+            let path = entry
+                .map_err(BuildError::io(format!("reading {}", dir.display())))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Ok(relative) = path.strip_prefix(view) else {
+                continue;
+            };
+            let relative = relative.to_string_lossy();
+            let content =
+                fs::read(&path).map_err(BuildError::io(format!("reading {}", path.display())))?;
+            index
+                .observe_path(&relative, Some(&content))
+                .map_err(|e| corrupt(&path, e))?;
+            let linked = relative.ends_with("/link")
+                && (relative.contains("/_layers/") || relative.contains("/_manifests/revisions/"));
+            if let Some(digest) = linked
+                .then(|| {
+                    std::str::from_utf8(&content)
+                        .ok()?
+                        .trim()
+                        .parse::<Digest>()
+                        .ok()
+                })
+                .flatten()
+            {
+                let blob = format!(
+                    "{REGISTRY_DIR}/docker/registry/v2/blobs/sha256/{}/{}/data",
+                    &digest.hex()[..2],
+                    digest.hex()
+                );
+                index
+                    .observe_path(&blob, None)
+                    .map_err(|e| corrupt(&path, e))?;
+            }
+        }
+    }
+    Ok(index)
+}
+
+/// A step as cache keys see it: everything but where it stands in the Kubefile.
+fn step_json(step: &impl Serialize) -> Result<String, BuildError> {
+    let mut value = serde_json::to_value(step).map_err(|e| BuildError::Io {
+        what: "describing a step".into(),
+        source: std::io::Error::other(e),
+    })?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("location");
+    }
+    Ok(value.to_string())
+}
+
+fn to_json(value: &impl Serialize) -> Result<Vec<u8>, BuildError> {
+    serde_json::to_vec(value).map_err(|e| BuildError::Io {
+        what: "writing image metadata".into(),
+        source: std::io::Error::other(e),
+    })
+}

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Installs the kubelet unit and binaries on a host (run by `sealer apply`).
+set -e
+rootfs=$(cd "$(dirname "$0")/.." && pwd)
+install -m 0755 "$rootfs"/bin/kubeadm "$rootfs"/bin/kubectl "$rootfs"/bin/kubelet /usr/bin/
+install -m 0644 "$rootfs"/etc/kubelet.service /etc/systemd/system/kubelet.service
