@@ -437,8 +437,14 @@ fn bad_input_fails_clearly_and_the_next_build_succeeds() {
     let cases = [
         ("FROM scratch\nCOPY missing.txt /\n", "Kubefile:2:6"),
         ("FROM scratch\nCOPY escape/ x/\n", "Kubefile:2:"),
-        ("FROM scratch\nRUN echo about to fail; exit 3\n", "about to fail"),
-        ("FROM 127.0.0.1:9/nothing/here:1\n", "127.0.0.1:9/nothing/here:1"),
+        (
+            "FROM scratch\nRUN echo about to fail; exit 3\n",
+            "about to fail",
+        ),
+        (
+            "FROM 127.0.0.1:9/nothing/here:1\n",
+            "127.0.0.1:9/nothing/here:1",
+        ),
     ];
     for (kubefile, expected) in cases {
         let dir = context(&[("Kubefile", kubefile)]);
@@ -516,5 +522,223 @@ fn an_oci_archive_output_is_readable_by_skopeo() {
     assert_eq!(
         common::sha256(&raw.stdout),
         summary["descriptor"]["digest"].as_str().unwrap()
+    );
+}
+
+#[test]
+fn several_platforms_make_an_index_with_each_platform_s_files_and_images() {
+    let mut upstream = Upstream::start(&[]);
+    let multi = "docker.io/library/multi:1";
+    upstream.put(
+        multi,
+        &[
+            ImageSpec::amd64(&[20_000], 1),
+            ImageSpec {
+                architecture: "arm64".into(),
+                ..ImageSpec::amd64(&[20_000], 2)
+            },
+        ],
+    );
+    let dir = context(&[
+        (
+            "Kubefile",
+            "FROM scratch\nCOPY ${ARCH}/bin bin\nCOPY manifests manifests\n",
+        ),
+        ("amd64/bin/tool", "amd64 tool"),
+        ("arm64/bin/tool", "arm64 tool"),
+        ("manifests/imageList", &format!("{multi}\n")),
+    ]);
+    let root = tempfile::tempdir().unwrap();
+    let target = common::shared_registry();
+    let pushed = format!("{}/multi/cluster:1", target.addr());
+    let mut command = upstream.sealer(root.path());
+    command
+        .args([
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-t",
+            &pushed,
+            "--push",
+            "-o",
+            "json",
+        ])
+        .arg(dir.path());
+    let (stdout, _) = success(&mut command);
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        summary["descriptor"]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let index: Value =
+        serde_json::from_str(&skopeo::inspect_raw(&format!("docker://{pushed}"))).unwrap();
+    let architectures: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(architectures, ["amd64", "arm64"]);
+    for (position, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let work = tempfile::tempdir().unwrap();
+        let digest = index["manifests"][position]["digest"].as_str().unwrap();
+        let (repository, _) = pushed.rsplit_once(':').unwrap();
+        let (rootfs, manifest) = unpack_pushed(&format!("{repository}@{digest}"), work.path());
+        assert_eq!(
+            fs::read_to_string(rootfs.join("bin/tool")).unwrap(),
+            format!("{arch} tool")
+        );
+        let listed = annotation(&manifest, "sealer.image.container.images");
+        assert_eq!(listed[0]["platform"]["architecture"], *arch);
+        let expected = &upstream.images[multi].manifests[position];
+        let link = rootfs.join(format!(
+            "registry/docker/registry/v2/repositories/library/multi/_manifests/revisions/sha256/{}/link",
+            &expected[7..]
+        ));
+        assert!(link.is_file(), "{arch}: the {arch} manifest is cached");
+    }
+}
+
+/// A TCP proxy to `upstream` that forwards at most `bytes_per_second` towards the client, so
+/// that a download can be interrupted while it runs.
+fn throttled_proxy(upstream: &str, bytes_per_second: usize) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let upstream = upstream.to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut client_reader, mut server_writer) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_reader, &mut server_writer);
+            });
+            let (mut server_reader, mut client_writer) = (server, client);
+            std::thread::spawn(move || {
+                let chunk = bytes_per_second / 20;
+                let mut buf = vec![0; chunk];
+                while let Ok(n) = server_reader.read(&mut buf) {
+                    if n == 0 || client_writer.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn ctrl_c_while_fetching_leaves_a_consistent_store_and_the_next_build_continues() {
+    let mut upstream = Upstream::start(&[]);
+    let big = "docker.io/library/big:1";
+    upstream.put(big, &[ImageSpec::amd64(&[6_000_000], 7)]);
+    let proxy = throttled_proxy(upstream.registry.addr(), 2_000_000);
+    let dir = context(&[
+        ("Kubefile", "FROM scratch\nCOPY manifests manifests\n"),
+        ("manifests/imageList", &format!("{big}\n")),
+    ]);
+    let root = tempfile::tempdir().unwrap();
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("sealer-build"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["--registry-mirror", &format!("docker.io={proxy}")])
+        .args(["build", "--platform", "linux/amd64", "-t", "t/big:1"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tmp = root.path().join("tmp");
+    let started = std::time::Instant::now();
+    let downloading = || {
+        fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                entry.path().extension().is_some_and(|e| e == "partial")
+                    && entry.metadata().is_ok_and(|m| m.len() > 100_000)
+            })
+    };
+    while !downloading() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the download never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+
+    // Every visible blob matches its name; the image was not named.
+    for blob in common::blob_files(root.path()) {
+        let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(common::sha256_file(&blob), format!("sha256:{name}"));
+    }
+    let (images, _) = success(sealer(root.path()).args(["images", "-o", "json"]));
+    assert!(!images.contains("t/big"), "{images}");
+
+    success(&mut upstream.build(root.path(), "t/big:1", dir.path(), &[]));
+}
+
+#[test]
+fn copy_from_another_image_and_archives_under_images_are_cached() {
+    let root = tempfile::tempdir().unwrap();
+    let first = context(&[
+        ("Kubefile", "FROM scratch\nCOPY conf etc/\n"),
+        ("conf/app.conf", "setting=1\n"),
+    ]);
+    success(&mut build_lite(root.path(), first.path(), &[]));
+
+    let layout = tempfile::tempdir().unwrap();
+    testkit::images::write_oci_layout(layout.path(), "1", &[ImageSpec::amd64(&[30_000], 3)]);
+    let second = context(&[(
+        "Kubefile",
+        "FROM scratch\nCOPY --from=t/x:1 etc/app.conf etc/\nCOPY images images\n",
+    )]);
+    fs::create_dir(second.path().join("images")).unwrap();
+    let archive_name = "docker.io/library/archived:2";
+    common::write_oci_archive(
+        layout.path(),
+        archive_name,
+        &second.path().join("images/archived.tar"),
+    );
+    let mut command = sealer(root.path());
+    command
+        .args([
+            "build",
+            "--platform",
+            "linux/amd64",
+            "-t",
+            "t/y:1",
+            "-o",
+            "json",
+        ])
+        .arg(second.path());
+    let (stdout, _) = success(&mut command);
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["platforms"][0]["images"][0], archive_name);
+    let exported = export(root.path(), "t/y:1");
+    let rootfs = exported.path().join("rootfs");
+    assert_eq!(
+        fs::read_to_string(rootfs.join("etc/app.conf")).unwrap(),
+        "setting=1\n"
+    );
+    let served = Registry::builder().storage(rootfs.join("registry")).start();
+    let raw = skopeo::inspect_raw(&format!("docker://{}/library/archived:2", served.addr()));
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        common::sha256(raw.as_bytes()),
+        index["manifests"][0]["digest"].as_str().unwrap()
     );
 }

@@ -477,8 +477,7 @@ impl Builder<'_> {
             } else {
                 Vec::new()
             };
-            if self.add_layer(key, &text, entries, &options, layers)? != StepOutcome::Cached
-            {
+            if self.add_layer(key, &text, entries, &options, layers)? != StepOutcome::Cached {
                 all_cached = false;
             }
         }

@@ -192,7 +192,7 @@ pub fn push_generated(registry_addr: &str, path: &str, specs: &[ImageSpec]) -> G
         .tempdir()
         .expect("create a temporary OCI layout");
     let generated = write_oci_layout(layout.path(), "generated", specs);
-    crate::skopeo::copy(
+    crate::skopeo::Skopeo::new().copy_all(
         &generated.oci_ref(),
         &format!("docker://{registry_addr}/{path}"),
     );

@@ -84,9 +84,20 @@ impl Skopeo {
             .unwrap_or_default()
     }
 
-    /// Copies an image (`skopeo copy src dest`).
+    /// Copies an image (`skopeo copy src dest`); of an index, the instance of this machine's
+    /// platform.
     pub fn copy(&self, src: &str, dest: &str) {
+        self.copy_with(&[], src, dest);
+    }
+
+    /// Copies an image with every instance of an index (`skopeo copy --all src dest`).
+    pub fn copy_all(&self, src: &str, dest: &str) {
+        self.copy_with(&["--all"], src, dest);
+    }
+
+    fn copy_with(&self, extra: &[&str], src: &str, dest: &str) {
         let mut args = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
+        args.extend(extra);
         if let Some(creds) = &self.creds {
             args.extend(["--src-creds", creds]);
         }

@@ -227,7 +227,10 @@ fn main() -> io::Result<()> {
     println!(
         "build-bench (c) rebuild + push after one image changed: {uploaded} bytes uploaded for a {} byte image: ratio {:.3} (goal <= 1.2), {:.2} s",
         changed.bytes,
-        ratio(Duration::from_nanos(uploaded), Duration::from_nanos(changed.bytes)),
+        ratio(
+            Duration::from_nanos(uploaded),
+            Duration::from_nanos(changed.bytes)
+        ),
         repush.as_secs_f64()
     );
     Ok(())
