@@ -96,12 +96,15 @@ impl Upstream {
         command
     }
 
-    /// Blob downloads the upstream served so far.
-    fn blob_downloads(&self) -> usize {
+    /// Requests for manifests and blobs the upstream served so far.
+    fn image_requests(&self) -> usize {
         self.registry
             .log()
             .lines()
-            .filter(|line| line.contains("GET /v2/") && line.contains("/blobs/sha256:"))
+            .filter(|line| {
+                (line.contains("GET /v2/") || line.contains("HEAD /v2/"))
+                    && (line.contains("/blobs/") || line.contains("/manifests/"))
+            })
             .count()
     }
 }
@@ -284,13 +287,46 @@ fn the_examples_build_push_and_read_back_with_their_images() {
     }
 }
 
+/// Copies a directory tree (the copy's files get new times and inodes).
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[test]
-fn the_same_inputs_give_the_same_digest_in_two_stores() {
-    let upstream = Upstream::start(&KUBE_IMAGES);
-    let digests: Vec<String> = (0..2)
-        .map(|_| {
+fn the_same_inputs_give_the_same_digests_in_two_stores_from_two_copies() {
+    let all: Vec<&str> = KUBE_IMAGES.iter().chain(&APP_IMAGES).copied().collect();
+    let upstream = Upstream::start(&all);
+    let digests: Vec<(String, String)> = (0..2)
+        .map(|n| {
+            let copies = tempfile::tempdir().unwrap();
+            let (base, app) = (copies.path().join("base"), copies.path().join("app"));
+            copy_tree(&example("kubernetes"), &base);
+            copy_tree(&example("app"), &app);
+            if n == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(1100));
+                fs::write(
+                    app.join("manifests/imageList"),
+                    fs::read(app.join("manifests/imageList")).unwrap(),
+                )
+                .unwrap();
+            }
             let root = tempfile::tempdir().unwrap();
-            build_base(&upstream, root.path())
+            let build = |tag: &str, context: &Path| {
+                let (stdout, _) =
+                    success(&mut upstream.build(root.path(), tag, context, &["-o", "json"]));
+                let summary: Value = serde_json::from_str(&stdout).unwrap();
+                summary["descriptor"]["digest"].as_str().unwrap().to_owned()
+            };
+            (build(BASE_TAG, &base), build("t/app:1", &app))
         })
         .collect();
     assert_eq!(digests[0], digests[1]);
@@ -301,7 +337,7 @@ fn a_rebuild_reuses_every_step_and_fetches_nothing() {
     let upstream = Upstream::start(&KUBE_IMAGES);
     let root = tempfile::tempdir().unwrap();
     let first = build_base(&upstream, root.path());
-    let downloads = upstream.blob_downloads();
+    let requests = upstream.image_requests();
     let blobs = common::blob_files(root.path());
     let (stdout, _) = success(&mut upstream.build(
         root.path(),
@@ -313,9 +349,9 @@ fn a_rebuild_reuses_every_step_and_fetches_nothing() {
     assert_eq!(summary["descriptor"]["digest"], first.as_str());
     assert_eq!(summary["platforms"][0]["built_steps"], 0, "{summary}");
     assert_eq!(
-        upstream.blob_downloads(),
-        downloads,
-        "no blob fetched again"
+        upstream.image_requests(),
+        requests,
+        "nothing asked of the registry again"
     );
     assert_eq!(
         common::blob_files(root.path()),
@@ -346,7 +382,20 @@ fn one_changed_upstream_image_uploads_only_its_layer_and_metadata() {
     let changed = "registry.k8s.io/pause:3.10";
     // Large enough that the layer's fixed cost (tar headers, link files) stays small beside it.
     upstream.put(changed, &[ImageSpec::amd64(&[900_000, 9_000], 424_242)]);
-    success(&mut upstream.build(root.path(), &pushed, &example("kubernetes"), &["--push"]));
+    // Without --pull always, a rebuild keeps the tags it resolved before (no network).
+    let (stdout, _) = success(&mut upstream.build(
+        root.path(),
+        &pushed,
+        &example("kubernetes"),
+        &["-o", "json"],
+    ));
+    assert!(stdout.contains("\"built_steps\": 0"), "{stdout}");
+    success(&mut upstream.build(
+        root.path(),
+        &pushed,
+        &example("kubernetes"),
+        &["--push", "--pull", "always"],
+    ));
     let after = stored_blobs(target.storage_dir());
     let uploaded: u64 = after
         .iter()
@@ -741,4 +790,45 @@ fn copy_from_another_image_and_archives_under_images_are_cached() {
         common::sha256(raw.as_bytes()),
         index["manifests"][0]["digest"].as_str().unwrap()
     );
+}
+
+#[test]
+fn ctrl_c_during_run_ends_the_command_and_the_build() {
+    use std::io::BufRead;
+    let dir = context(&[("Kubefile", "FROM scratch\nRUN echo started; sleep 600\n")]);
+    let root = tempfile::tempdir().unwrap();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("sealer-build"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["build", "--build-mode", "lite", "-t", "t/run:1"])
+        .arg(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    while !seen.contains("| started") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "the build ended: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    // Nothing of the build's work directory is left behind.
+    let work = root.path().join("build-cache/work");
+    let left: Vec<_> = fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

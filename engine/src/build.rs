@@ -23,11 +23,11 @@ use serde::Serialize;
 
 use crate::base::{self, ResolvedImage};
 use crate::cache::{BuildCache, CachedLayer, KeyBuilder};
-use crate::cache_images::{self, ImageLayerPlan, REGISTRY_DIR};
+use crate::cache_images::{self, ImageLayerPlan, REGISTRY_DIR, Resolution};
 use crate::dockerignore::DockerIgnore;
 use crate::error::BuildError;
 use crate::metadata::{self, BuiltLayer, ContainerImage, ImagePlatform};
-use crate::options::{BuildMode, BuildOptions};
+use crate::options::{BuildMode, BuildOptions, PullPolicy};
 use crate::progress::{BuildProgress, StepInfo, StepOutcome};
 use crate::run::RunRequest;
 use crate::sources::{self, SourceRoot};
@@ -147,6 +147,22 @@ struct Builder<'a> {
     show_platform: bool,
 }
 
+/// How many steps were taken from the cache and how many ran.
+#[derive(Default)]
+struct StepCounts {
+    cached: usize,
+    built: usize,
+}
+
+impl StepCounts {
+    fn count(&mut self, outcome: StepOutcome) {
+        match outcome {
+            StepOutcome::Cached => self.cached += 1,
+            StepOutcome::Built { .. } | StepOutcome::Empty => self.built += 1,
+        }
+    }
+}
+
 /// The layers of the image so far, and the cache key of the state they make.
 struct Layers {
     built: Vec<BuiltLayer>,
@@ -190,17 +206,12 @@ impl Builder<'_> {
             .field(format!("{:?} {}", self.options.compression, self.options.timestamp).as_bytes());
         let mut layers = Layers {
             built: Vec::new(),
-            files: base
-                .layers()
-                .iter()
-                .map(|l| self.store.blob_path(&l.digest))
-                .collect(),
+            files: self.blob_files(base.layers()),
             key: start.finish(),
         };
         let caching = self.options.build_mode == BuildMode::All;
         let total = plan.steps.len() + usize::from(caching);
-        let mut cached_steps = 0;
-        let mut built_steps = 0;
+        let mut counts = StepCounts::default();
         for (number, step) in plan.steps.iter().enumerate() {
             let info = self.step_info(
                 platform,
@@ -213,10 +224,7 @@ impl Builder<'_> {
                 Step::Copy(copy) => self.copy_step(copy, platform, &mut layers).await?,
                 Step::Run(run) => self.run_step(run, &info.text, &mut layers)?,
             };
-            match outcome {
-                StepOutcome::Cached => cached_steps += 1,
-                _ => built_steps += 1,
-            }
+            counts.count(outcome);
             self.progress.step_finished(&info, outcome);
         }
         let mut container_images = base.container_images.clone();
@@ -227,12 +235,10 @@ impl Builder<'_> {
             container_images.extend(images);
             container_images.sort();
             container_images.dedup();
-            match outcome {
-                StepOutcome::Cached => cached_steps += 1,
-                _ => built_steps += 1,
-            }
+            counts.count(outcome);
             self.progress.step_finished(&info, outcome);
         }
+        let (cached_steps, built_steps) = (counts.cached, counts.built);
         let config = metadata::image_config(
             &base.config,
             &plan,
@@ -313,15 +319,28 @@ impl Builder<'_> {
         platform: &Platform,
         layers: &mut Layers,
     ) -> Result<StepOutcome, BuildError> {
+        let instruction = step_json(step)?;
+        let text = self.instruction_text(step.location);
         let scratch = self.scratch_dir()?;
-        let image_root;
-        let root = match &step.origin {
-            Origin::Context => SourceRoot::Context {
-                dir: &self.options.context,
-                ignore: self.ignore,
-            },
+        let copied = match &step.origin {
+            Origin::Context => {
+                let root = SourceRoot::Context {
+                    dir: &self.options.context,
+                    ignore: self.ignore,
+                };
+                let copied = sources::copy_entries(step, root, scratch.path())
+                    .await
+                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                let key = self
+                    .cache
+                    .entries_key(&layers.key, &instruction, &copied.entries)
+                    .map_err(|e| {
+                        self.at(step.location, format!("reading the files to copy: {e}"))
+                    })?;
+                return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
+            }
             Origin::Image(image) => {
-                let resolved = base::resolve(
+                let source = base::resolve(
                     self.store,
                     self.client,
                     image,
@@ -331,26 +350,30 @@ impl Builder<'_> {
                 )
                 .await
                 .map_err(|e| self.at(step.location, e.to_string()))?;
-                image_root = scratch.path().join("from");
-                let files: Vec<PathBuf> = resolved
-                    .layers()
-                    .iter()
-                    .map(|l| self.store.blob_path(&l.digest))
-                    .collect();
-                crate::rootfs::materialize(&files, &image_root)
+                let mut key = KeyBuilder::new(&layers.key, &instruction);
+                key.field(
+                    source
+                        .manifest_digest
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                );
+                let key = key.finish();
+                if let Some(outcome) = self.reuse(&key, &text, layers) {
+                    return Ok(outcome);
+                }
+                let image_root = scratch.path().join("from");
+                crate::rootfs::materialize(&self.blob_files(source.layers()), &image_root)
                     .map_err(|e| self.at(step.location, e.to_string()))?;
-                SourceRoot::Image { dir: &image_root }
+                let root = SourceRoot::Image { dir: &image_root };
+                let copied = sources::copy_entries(step, root, scratch.path())
+                    .await
+                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                (key, copied)
             }
         };
-        let copied = sources::copy_entries(step, root, scratch.path())
-            .await
-            .map_err(|e| self.at(step.location, e.to_string()))?;
-        let instruction = step_json(step)?;
-        let key = self
-            .cache
-            .entries_key(&layers.key, &instruction, &copied.entries)
-            .map_err(|e| self.at(step.location, format!("reading the files to copy: {e}")))?;
-        let text = self.instruction_text(step.location);
+        let (key, copied) = copied;
         self.add_layer(key, &text, copied.entries, &self.layer_options(), layers)
     }
 
@@ -366,7 +389,7 @@ impl Builder<'_> {
         }
         let scratch = self.scratch_dir()?;
         let mut log = |line: &str| self.progress.output(line);
-        let output = crate::run::run_step(RunRequest {
+        let mut output = crate::run::run_step(RunRequest {
             step,
             layers: &layers.files,
             isolation: self.options.isolation,
@@ -374,13 +397,8 @@ impl Builder<'_> {
             log: &mut log,
         })
         .map_err(|e| self.at(step.location, e.to_string()))?;
-        self.add_layer(
-            key,
-            text,
-            output.entries.clone(),
-            &self.layer_options(),
-            layers,
-        )
+        let entries = std::mem::take(&mut output.entries);
+        self.add_layer(key, text, entries, &self.layer_options(), layers)
     }
 
     /// Scans the merged rootfs and caches every image it needs, one layer per image.
@@ -390,7 +408,12 @@ impl Builder<'_> {
         platform: &Platform,
         layers: &mut Layers,
     ) -> Result<(StepOutcome, Vec<ContainerImage>), BuildError> {
-        let view = view::prepare(self.cache.dir(), &layers.key, &layers.files)?;
+        let view = view::prepare(
+            self.cache.dir(),
+            self.cache.work_dir(),
+            &layers.key,
+            &layers.files,
+        )?;
         let mut scan_options = self.options.scan.clone();
         scan_options.env.extend(
             plan.config
@@ -439,22 +462,53 @@ impl Builder<'_> {
         archives.dedup();
         let mut index = storage_index(&view)?;
         let transfers: Arc<dyn Progress> = self.progress.transfers();
+        let platform_name = platform.to_string();
+        let refresh = self.options.pull == PullPolicy::Always;
+        let resolution = Resolution {
+            refresh,
+            known: if refresh {
+                BTreeMap::new()
+            } else {
+                pulled
+                    .iter()
+                    .filter_map(|r| Some((r.clone(), self.cache.resolved(r, &platform_name)?)))
+                    .collect()
+            },
+        };
         let mut plans = cache_images::plan_image_layers(
             self.client,
             self.store,
             &pulled,
             platform,
             &mut index,
+            &resolution,
             transfers.as_ref(),
         )
         .await?;
+        for plan in &plans {
+            self.cache
+                .put_resolved(&plan.reference, &platform_name, &plan.documents)
+                .map_err(BuildError::io(format!(
+                    "writing the build cache in {}",
+                    self.cache.dir().display()
+                )))?;
+        }
         plans.extend(cache_images::plan_archive_layers(
             self.store, &archives, &mut index,
         )?);
+        // An image's layer depends only on its entries (which the lower layers' registry
+        // content decided), never on the rest of the rootfs, so it stays cached when other
+        // steps change. Its files always have time 0: a layer that changed with
+        // SOURCE_DATE_EPOCH would defeat registries' deduplication across versions.
+        let options = LayerOptions {
+            compression: image::layer::Compression::None,
+            mtime: 0,
+            ..LayerOptions::default()
+        };
         let keyed: Vec<(Digest, &ImageLayerPlan)> = plans
             .iter()
             .map(|plan| {
-                let mut key = KeyBuilder::new(&layers.key, "cache image");
+                let mut key = KeyBuilder::new(&Digest::of(b""), "cache image");
                 key.field(plan.key.to_string().as_bytes());
                 (key.finish(), plan)
             })
@@ -465,11 +519,7 @@ impl Builder<'_> {
             .map(|(_, plan)| (*plan).clone())
             .collect();
         cache_images::fetch_image_layers(self.client, self.store, &missing, transfers).await?;
-        let options = LayerOptions {
-            compression: image::layer::Compression::None,
-            ..self.layer_options()
-        };
-        let mut all_cached = true;
+        let mut written = 0;
         for (key, plan) in keyed {
             let text = format!("cache {}", plan.reference);
             let entries = if self.options.no_cache || self.cache.get(&key, self.store).is_none() {
@@ -477,14 +527,20 @@ impl Builder<'_> {
             } else {
                 Vec::new()
             };
-            if self.add_layer(key, &text, entries, &options, layers)? != StepOutcome::Cached {
-                all_cached = false;
+            if let StepOutcome::Built { layer_size } =
+                self.add_layer(key, &text, entries, &options, layers)?
+            {
+                written += layer_size;
             }
         }
-        let outcome = if all_cached {
-            StepOutcome::Cached
-        } else {
+        let outcome = if written > 0 {
+            StepOutcome::Built {
+                layer_size: written,
+            }
+        } else if plans.is_empty() {
             StepOutcome::Empty
+        } else {
+            StepOutcome::Cached
         };
         Ok((outcome, listed))
     }
@@ -495,7 +551,7 @@ impl Builder<'_> {
             return None;
         }
         let cached = self.cache.get(key, self.store)?;
-        self.push_layer(key.clone(), text, &cached, layers);
+        self.push_layer(key, text, &cached, layers);
         Some(StepOutcome::Cached)
     }
 
@@ -528,13 +584,13 @@ impl Builder<'_> {
                 "writing the build cache in {}",
                 self.cache.dir().display()
             )))?;
-        self.push_layer(key, text, &cached, layers);
+        self.push_layer(&key, text, &cached, layers);
         Ok(StepOutcome::Built {
             layer_size: cached.size,
         })
     }
 
-    fn push_layer(&self, key: Digest, text: &str, cached: &CachedLayer, layers: &mut Layers) {
+    fn push_layer(&self, key: &Digest, text: &str, cached: &CachedLayer, layers: &mut Layers) {
         layers.files.push(self.store.blob_path(&cached.digest));
         layers.built.push(BuiltLayer {
             descriptor: Descriptor {
@@ -548,7 +604,18 @@ impl Builder<'_> {
             diff_id: cached.diff_id.clone(),
             created_by: text.to_owned(),
         });
-        layers.key = key;
+        // The state after this step is what the layer holds, not only what made it: a step
+        // run again (--no-cache) that gives other content gives another state.
+        let mut state = KeyBuilder::new(key, "layer");
+        state.field(cached.diff_id.to_string().as_bytes());
+        layers.key = state.finish();
+    }
+
+    fn blob_files(&self, layers: &[Descriptor]) -> Vec<PathBuf> {
+        layers
+            .iter()
+            .map(|layer| self.store.blob_path(&layer.digest))
+            .collect()
     }
 
     fn layer_options(&self) -> LayerOptions {
@@ -562,7 +629,7 @@ impl Builder<'_> {
     fn scratch_dir(&self) -> Result<tempfile::TempDir, BuildError> {
         tempfile::Builder::new()
             .prefix("step-")
-            .tempdir_in(self.cache.dir())
+            .tempdir_in(self.cache.work_dir())
             .map_err(BuildError::io(format!(
                 "creating a work directory in {}",
                 self.cache.dir().display()
@@ -629,38 +696,45 @@ fn storage_index(view: &Path) -> Result<StorageIndex, BuildError> {
         let entries =
             fs::read_dir(&dir).map_err(BuildError::io(format!("reading {}", dir.display())))?;
         for entry in entries {
-            let path = entry
-                .map_err(BuildError::io(format!("reading {}", dir.display())))?
-                .path();
-            if path.is_dir() {
+            let entry = entry.map_err(BuildError::io(format!("reading {}", dir.display())))?;
+            let path = entry.path();
+            // Never follow a symlink a base image put there.
+            let kind = entry
+                .file_type()
+                .map_err(BuildError::io(format!("reading {}", path.display())))?;
+            if kind.is_dir() {
                 pending.push(path);
                 continue;
             }
-            let Ok(relative) = path.strip_prefix(view) else {
+            let Some(relative) = path
+                .strip_prefix(view)
+                .ok()
+                .and_then(|p| p.to_str())
+                .filter(|_| kind.is_file())
+            else {
                 continue;
             };
-            let relative = relative.to_string_lossy();
-            let content =
-                fs::read(&path).map_err(BuildError::io(format!("reading {}", path.display())))?;
+            let is_link = relative.ends_with("/link");
+            let content = if is_link || index.needs_content(relative) {
+                Some(read_small(&path)?)
+            } else {
+                None
+            };
             index
-                .observe_path(&relative, Some(&content))
+                .observe_path(relative, content.as_deref())
                 .map_err(|e| corrupt(&path, e))?;
-            let linked = relative.ends_with("/link")
+            let linked = is_link
                 && (relative.contains("/_layers/") || relative.contains("/_manifests/revisions/"));
-            if let Some(digest) = linked
-                .then(|| {
-                    std::str::from_utf8(&content)
-                        .ok()?
-                        .trim()
-                        .parse::<Digest>()
-                        .ok()
-                })
-                .flatten()
-            {
+            if let Some(digest) = content.filter(|_| linked).and_then(|bytes| {
+                std::str::from_utf8(&bytes)
+                    .ok()?
+                    .trim()
+                    .parse::<Digest>()
+                    .ok()
+            }) {
                 let blob = format!(
-                    "{REGISTRY_DIR}/docker/registry/v2/blobs/sha256/{}/{}/data",
-                    &digest.hex()[..2],
-                    digest.hex()
+                    "{REGISTRY_DIR}/{}",
+                    image::distribution::blob_data_path(&digest)
                 );
                 index
                     .observe_path(&blob, None)
@@ -669,6 +743,17 @@ fn storage_index(view: &Path) -> Result<StorageIndex, BuildError> {
         }
     }
     Ok(index)
+}
+
+/// A registry link or marker file: small by nature, so at most 4 KiB is read.
+fn read_small(path: &Path) -> Result<Vec<u8>, BuildError> {
+    let mut content = Vec::new();
+    fs::File::open(path)
+        .and_then(|file| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut content)
+        })
+        .map_err(BuildError::io(format!("reading {}", path.display())))?;
+    Ok(content)
 }
 
 /// A step as cache keys see it: everything but where it stands in the Kubefile.

@@ -3,9 +3,12 @@
 //! the files it reads), so an unchanged step reuses its layer instead of writing it again.
 //!
 //! Keys and records live in `<store root>/build-cache/`: `layers/<key>.json` names the layer
-//! blob (kept in the image store; a record whose blob was pruned is a miss), and
+//! blob (kept in the image store; a record whose blob was pruned is a miss),
 //! `file-digests.json` remembers the content digest of context files by their metadata
-//! (size, modification and change times, inode), so a rebuild hashes only changed files.
+//! (size, modification and change times, inode), so a rebuild hashes only changed files, and
+//! `resolved/<key>.json` keeps the documents an image tag resolved to, so a rebuild needs no
+//! registry unless `--pull always` asks. Each build works in a directory of its own under
+//! `work/`, locked while it runs; what a killed build left there is removed by the next one.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -65,10 +68,28 @@ struct FileDigests {
     files: BTreeMap<PathBuf, (FileStamp, Digest)>,
 }
 
+/// A manifest or index as the resolution cache keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredDocument {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    text: String,
+}
+
+/// The documents an image resolved to, as the resolution cache keeps them.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredResolution {
+    top: StoredDocument,
+    children: Vec<StoredDocument>,
+}
+
 /// The build cache of one store.
 #[derive(Debug)]
 pub struct BuildCache {
     dir: PathBuf,
+    /// This build's work directory, and the lock that keeps other builds from removing it.
+    work: tempfile::TempDir,
+    _work_lock: fs::File,
     /// Only files below this directory (the context) have their digests remembered.
     remembered_root: PathBuf,
     digests: Mutex<FileDigests>,
@@ -78,13 +99,23 @@ impl BuildCache {
     /// Opens the cache of `store`, remembering the digests of files below `context`.
     pub fn open(store: &Store, context: &Path) -> io::Result<Self> {
         let dir = store.root().join("build-cache");
-        fs::create_dir_all(dir.join("layers"))?;
+        for sub in ["layers", "resolved", "work"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        remove_abandoned_work(&dir.join("work"));
+        let work = tempfile::Builder::new()
+            .prefix("build-")
+            .tempdir_in(dir.join("work"))?;
+        let work_lock = fs::File::create(work.path().with_extension("lock"))?;
+        work_lock.lock()?;
         let digests = fs::read(dir.join("file-digests.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
         Ok(BuildCache {
             dir,
+            work,
+            _work_lock: work_lock,
             remembered_root: context.to_path_buf(),
             digests: Mutex::new(digests),
         })
@@ -93,6 +124,72 @@ impl BuildCache {
     /// The directory the cache lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// This build's work directory (removed when the cache is dropped).
+    pub fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    fn resolution_path(reference: &image::Reference, platform: &str) -> PathBuf {
+        let mut key = KeyBuilder::new(&Digest::of(b""), "resolved");
+        key.field(reference.to_string().as_bytes());
+        key.field(platform.as_bytes());
+        PathBuf::from("resolved").join(format!("{}.json", key.finish().hex()))
+    }
+
+    /// The documents `reference` resolved to for `platform` in an earlier build.
+    pub fn resolved(
+        &self,
+        reference: &image::Reference,
+        platform: &str,
+    ) -> Option<image::distribution::ImageDocuments> {
+        let bytes = fs::read(self.dir.join(Self::resolution_path(reference, platform))).ok()?;
+        let stored: StoredResolution = serde_json::from_slice(&bytes).ok()?;
+        let document = |d: StoredDocument| {
+            image::distribution::Document::new(d.media_type, d.text.into_bytes())
+        };
+        let documents = image::distribution::ImageDocuments {
+            top: document(stored.top),
+            children: stored.children.into_iter().map(document).collect(),
+        };
+        reference
+            .digest()
+            .is_none_or(|pinned| *pinned == documents.top.digest())
+            .then_some(documents)
+    }
+
+    /// Remembers what `reference` resolved to for `platform` (documents that are not UTF-8
+    /// JSON are not remembered).
+    pub fn put_resolved(
+        &self,
+        reference: &image::Reference,
+        platform: &str,
+        documents: &image::distribution::ImageDocuments,
+    ) -> io::Result<()> {
+        let stored = |d: &image::distribution::Document| {
+            Some(StoredDocument {
+                media_type: d.media_type.clone(),
+                text: String::from_utf8(d.bytes.clone()).ok()?,
+            })
+        };
+        let (Some(top), Some(children)) = (
+            stored(&documents.top),
+            documents
+                .children
+                .iter()
+                .map(stored)
+                .collect::<Option<Vec<_>>>(),
+        ) else {
+            return Ok(());
+        };
+        let bytes =
+            serde_json::to_vec(&StoredResolution { top, children }).map_err(io::Error::other)?;
+        write_atomically(
+            &self.dir,
+            &self.dir.join(Self::resolution_path(reference, platform)),
+            &bytes,
+        )
     }
 
     fn record_path(&self, key: &Digest) -> PathBuf {
@@ -112,12 +209,13 @@ impl BuildCache {
         write_atomically(&self.dir, &self.record_path(key), &bytes)
     }
 
-    /// Writes the remembered file digests back.
+    /// Writes the remembered file digests back, forgetting files that are gone.
     pub fn save(&self) -> io::Result<()> {
-        let digests = self
+        let mut digests = self
             .digests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        digests.files.retain(|path, _| path.exists());
         let bytes = serde_json::to_vec(&*digests).map_err(io::Error::other)?;
         write_atomically(&self.dir, &self.dir.join("file-digests.json"), &bytes)
     }
@@ -152,7 +250,8 @@ impl BuildCache {
         Ok(digest)
     }
 
-    /// The key of a layer made of `entries` on top of `parent` by `instruction`.
+    /// The key of a layer made of `entries` on top of `parent` by `instruction`; file
+    /// contents count by their digest.
     pub fn entries_key(
         &self,
         parent: &Digest,
@@ -160,21 +259,9 @@ impl BuildCache {
         entries: &[LayerEntry],
     ) -> io::Result<Digest> {
         let mut key = KeyBuilder::new(parent, instruction);
-        for entry in entries {
-            key.field(entry.path.as_bytes());
-            key.field(format!("{:o} {} {}", entry.mode, entry.uid, entry.gid).as_bytes());
-            match &entry.kind {
-                EntryKind::File(FileSource::Path(path)) => {
-                    key.field(b"file");
-                    key.field(self.file_digest(path)?.to_string().as_bytes());
-                }
-                EntryKind::File(FileSource::Bytes(bytes)) => {
-                    key.field(b"file");
-                    key.field(Digest::of(bytes).to_string().as_bytes());
-                }
-                other => key.field(format!("{other:?}").as_bytes()),
-            }
-        }
+        key.entries(entries, &mut |path| {
+            Ok(self.file_digest(path)?.to_string().into_bytes())
+        })?;
         Ok(key.finish())
     }
 }
@@ -192,6 +279,31 @@ impl KeyBuilder {
         key
     }
 
+    /// Adds the entries of a layer: paths, modes, owners, kinds, and for files on disk what
+    /// `file_key` says identifies their content.
+    pub fn entries(
+        &mut self,
+        entries: &[LayerEntry],
+        file_key: &mut dyn FnMut(&Path) -> io::Result<Vec<u8>>,
+    ) -> io::Result<()> {
+        for entry in entries {
+            self.field(entry.path.as_bytes());
+            self.field(format!("{:o} {} {}", entry.mode, entry.uid, entry.gid).as_bytes());
+            match &entry.kind {
+                EntryKind::File(FileSource::Path(path)) => {
+                    self.field(b"file");
+                    self.field(&file_key(path)?);
+                }
+                EntryKind::File(FileSource::Bytes(bytes)) => {
+                    self.field(b"file");
+                    self.field(Digest::of(bytes).to_string().as_bytes());
+                }
+                other => self.field(format!("{other:?}").as_bytes()),
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a field.
     pub fn field(&mut self, bytes: &[u8]) {
         self.0.update(&(bytes.len() as u64).to_le_bytes());
@@ -201,6 +313,26 @@ impl KeyBuilder {
     /// The key.
     pub fn finish(self) -> Digest {
         self.0.finish()
+    }
+}
+
+/// Removes the work directories of builds that are no longer running (their lock is free).
+fn remove_abandoned_work(work: &Path) {
+    let Ok(entries) = fs::read_dir(work) else {
+        return;
+    };
+    for lock_path in entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+    {
+        let Ok(lock) = fs::OpenOptions::new().write(true).open(&lock_path) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            let _ = fs::remove_dir_all(lock_path.with_extension(""));
+            let _ = fs::remove_file(&lock_path);
+        }
     }
 }
 

@@ -22,15 +22,16 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use image::archive::{self, ArchiveError};
-use image::digest::Hasher;
 use image::distribution::{ImageDocuments, StorageError, StorageIndex, TagCollision};
-use image::layer::{EntryKind, FileSource, LayerEntry};
+use image::layer::LayerEntry;
 use image::manifest::Descriptor;
 use image::progress::Progress;
 use image::registry::{RegistryClient, RegistryError, download_blobs, resolve_for_storage};
 use image::store::Store;
 use image::{Digest, Reference};
 use kubefile::plan::Platform;
+
+use crate::cache::KeyBuilder;
 
 /// Where the registry storage lives in a ClusterImage's rootfs.
 pub const REGISTRY_DIR: &str = "registry";
@@ -145,31 +146,50 @@ fn failures_text(failures: &[ImageFailure]) -> String {
     text
 }
 
+/// How images named by tag are resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    /// Ask the registries what every tag points to now (`--pull always`). Otherwise a tag the
+    /// lower layers' storage holds is taken as it is, and so are the documents in `known`,
+    /// so that a rebuild needs no network.
+    pub refresh: bool,
+    /// Documents of earlier resolutions, by reference.
+    pub known: BTreeMap<Reference, ImageDocuments>,
+}
+
 /// Decides the layers of `images` (deduplicated, in sorted order) over what `index` holds:
-/// resolves every image for `platform` concurrently (`client.options().jobs` at a time), then
-/// decides and records each image's layer in turn. Images the index holds already are left
-/// out (and reported through `progress`); an image pinned by digest that the index holds is
-/// not even resolved. Every image that cannot be resolved is named in the error.
+/// resolves every image for `platform` concurrently (`client.options().jobs` at a time) unless
+/// `resolution` already knows it, then decides and records each image's layer in turn. Images
+/// the index holds already are left out (and reported through `progress`); an image pinned by
+/// digest that the index holds is not even resolved, nor (unless `resolution.refresh`) one
+/// whose tag the index holds. Every image that cannot be resolved is named in the error.
 pub async fn plan_image_layers(
     client: &RegistryClient,
     store: &Store,
     images: &[Reference],
     platform: &Platform,
     index: &mut StorageIndex,
+    resolution: &Resolution,
     progress: &dyn Progress,
 ) -> Result<Vec<ImageLayerPlan>, CacheImagesError> {
     let mut images: Vec<&Reference> = images.iter().collect();
     images.sort();
     images.dedup();
-    let (stored, to_resolve): (Vec<&Reference>, Vec<&Reference>) =
+    let (stored, to_plan): (Vec<&Reference>, Vec<&Reference>) =
         images.into_iter().partition(|reference| {
-            reference
-                .digest()
-                .is_some_and(|d| index.has_image(reference, d))
+            let held = reference.digest().cloned().or_else(|| {
+                (!resolution.refresh)
+                    .then(|| index.tagged(reference))
+                    .flatten()
+            });
+            held.is_some_and(|digest| index.has_image(reference, &digest))
         });
     for reference in stored {
         report_stored(progress, reference);
     }
+    let (known, to_resolve): (Vec<&Reference>, Vec<&Reference>) = to_plan
+        .into_iter()
+        .partition(|reference| !resolution.refresh && resolution.known.contains_key(reference));
     let jobs = client.options().jobs.max(1);
     let resolved: Vec<_> =
         futures::stream::iter(to_resolve.into_iter().map(|reference| async move {
@@ -181,11 +201,17 @@ pub async fn plan_image_layers(
         .buffered(jobs)
         .collect()
         .await;
-    let mut images = Vec::new();
+    let mut images: Vec<(Reference, ImageDocuments)> = known
+        .into_iter()
+        .filter_map(|reference| {
+            let documents = resolution.known.get(reference)?.clone();
+            Some((reference.clone(), documents))
+        })
+        .collect();
     let mut failures = Vec::new();
     for (reference, outcome) in resolved {
         match outcome {
-            Ok(image) => images.push(image),
+            Ok(image) => images.push((image.reference, image.documents)),
             Err(error) => failures.push(ImageFailure {
                 reference: reference.clone(),
                 error,
@@ -195,13 +221,14 @@ pub async fn plan_image_layers(
     if !failures.is_empty() {
         return Err(CacheImagesError::Resolve(failures));
     }
+    images.sort_by(|a, b| a.0.cmp(&b.0));
     let mut plans = Vec::new();
-    for image in images {
-        if index.has_image(&image.reference, &image.documents.top.digest()) {
-            report_stored(progress, &image.reference);
+    for (reference, documents) in images {
+        if index.has_image(&reference, &documents.top.digest()) {
+            report_stored(progress, &reference);
             continue;
         }
-        let plan = plan_layer(store, index, image.reference, image.documents)?;
+        let plan = plan_layer(store, index, reference, documents)?;
         for collision in &plan.collisions {
             progress.message(&collision.to_string());
         }
@@ -325,33 +352,18 @@ fn plan_layer(
     })
 }
 
-/// The cache key of a layer with these entries (see [`ImageLayerPlan::key`]).
+/// The cache key of a layer with these entries (see [`ImageLayerPlan::key`]). Blob files are
+/// named by their digest, so their name stands for their content.
 fn layer_key(entries: &[LayerEntry]) -> Digest {
-    let mut hasher = Hasher::new();
-    let mut field = |bytes: &[u8]| {
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    };
-    field(LAYER_FORMAT.as_bytes());
-    for entry in entries {
-        field(entry.path.as_bytes());
-        field(
-            &[entry.mode, entry.uid, entry.gid]
-                .map(u32::to_le_bytes)
-                .concat(),
-        );
-        match &entry.kind {
-            EntryKind::File(FileSource::Bytes(bytes)) => {
-                field(b"bytes");
-                field(bytes);
-            }
-            // Blob files: the path names the digest of the content.
-            EntryKind::File(FileSource::Path(_)) => field(b"blob"),
-            EntryKind::Dir => field(b"dir"),
-            other => field(format!("{other:?}").as_bytes()),
-        }
-    }
-    hasher.finish()
+    let mut key = KeyBuilder::new(&Digest::of(b""), LAYER_FORMAT);
+    // Naming a blob file reads nothing, so it cannot fail.
+    let _ = key.entries(entries, &mut |path| {
+        Ok(path
+            .file_name()
+            .map(|name| name.as_encoded_bytes().to_vec())
+            .unwrap_or_default())
+    });
+    key.finish()
 }
 
 /// Reports an image the storage holds already.

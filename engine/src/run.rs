@@ -624,10 +624,44 @@ fn stream_until_exit(
     })
 }
 
+/// The process groups of the RUN commands running now, so an interrupted build can end them.
+static RUNNING: std::sync::Mutex<Vec<Pid>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every RUN command this process is running (their whole process groups): what an
+/// interrupted build does, since a command in its own group does not get the terminal's
+/// Ctrl-C. The interrupted steps fail.
+pub fn kill_running() {
+    let running = RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for group in running.iter() {
+        // Fails with ESRCH when the group is already empty.
+        let _ = rustix::process::kill_process_group(*group, Signal::KILL);
+    }
+}
+
 /// Waits for the child to exit, kills what is left of its process group while its pid is
-/// still reserved (so the group id cannot have been reused), then reaps it.
+/// still reserved (so the group id cannot have been reused), then reaps it. The group is
+/// listed in [`RUNNING`] meanwhile.
 fn wait_and_end_group(mut child: Child) -> io::Result<ExitStatus> {
     let pid = Pid::from_child(&child);
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(pid);
+    let status = wait_for_exit(pid);
+    // Fails with ESRCH when the group is already empty, which is what it is for.
+    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+    RUNNING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|running| *running != pid);
+    status?;
+    child.wait()
+}
+
+/// Waits until `pid` exited, leaving it to be reaped.
+fn wait_for_exit(pid: Pid) -> io::Result<()> {
     loop {
         match rustix::process::waitid(
             WaitId::Pid(pid),
@@ -635,12 +669,9 @@ fn wait_and_end_group(mut child: Child) -> io::Result<ExitStatus> {
         ) {
             Err(rustix::io::Errno::INTR) => {}
             Err(error) => return Err(error.into()),
-            Ok(_) => break,
+            Ok(_) => return Ok(()),
         }
     }
-    // Fails with ESRCH when the group is already empty, which is what it is for.
-    let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-    child.wait()
 }
 
 /// Reads lines (at most [`MAX_LINE_BYTES`] each, invalid UTF-8 replaced, `\r\n` endings

@@ -21,22 +21,34 @@ pub const SCAN_SUBTREES: [&str; 5] = [
 
 /// How many views the cache keeps.
 const KEPT_VIEWS: usize = 4;
+/// A view used this recently is never evicted (another build may be scanning it).
+const MIN_VIEW_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The view of `layers` (blob files, lowest first), made once per `key`.
-pub fn prepare(cache_dir: &Path, key: &Digest, layers: &[PathBuf]) -> Result<PathBuf, BuildError> {
+/// The view of `layers` (blob files, lowest first), made once per `key`. A view appears by
+/// an atomic rename of a complete directory and is never replaced, so builds running at once
+/// share it safely; its `<key>.used` marker records when it was last used. The view is
+/// assembled in `work_dir` (on the same file system), which a killed build leaves to be
+/// cleaned with its work directory.
+pub fn prepare(
+    cache_dir: &Path,
+    work_dir: &Path,
+    key: &Digest,
+    layers: &[PathBuf],
+) -> Result<PathBuf, BuildError> {
     let views = cache_dir.join("views");
     let view = views.join(key.hex());
-    let marker = views.join(format!("{}.complete", key.hex()));
-    if marker.is_file() && view.is_dir() {
+    let marker = views.join(format!("{}.used", key.hex()));
+    if view.is_dir() {
+        fs::write(&marker, b"").map_err(BuildError::io(format!("writing {}", marker.display())))?;
         return Ok(view);
     }
     fs::create_dir_all(&views).map_err(BuildError::io(format!("creating {}", views.display())))?;
     let staging = tempfile::Builder::new()
-        .prefix(&format!("{}.", key.hex()))
-        .tempdir_in(&views)
+        .prefix("view-")
+        .tempdir_in(work_dir)
         .map_err(BuildError::io(format!(
             "creating a directory in {}",
-            views.display()
+            work_dir.display()
         )))?;
     crate::rootfs::materialize_subtrees(
         layers,
@@ -47,18 +59,21 @@ pub fn prepare(cache_dir: &Path, key: &Digest, layers: &[PathBuf]) -> Result<Pat
         what: "preparing the scan view".into(),
         source: std::io::Error::other(e),
     })?;
-    if view.exists() {
-        fs::remove_dir_all(&view)
-            .map_err(BuildError::io(format!("removing {}", view.display())))?;
+    if let Err(error) = fs::rename(staging.path(), &view)
+        && !view.is_dir()
+    {
+        return Err(BuildError::Io {
+            what: format!("creating {}", view.display()),
+            source: error,
+        });
     }
-    fs::rename(staging.keep(), &view)
-        .map_err(BuildError::io(format!("creating {}", view.display())))?;
     fs::write(&marker, b"").map_err(BuildError::io(format!("writing {}", marker.display())))?;
     evict_old_views(&views, KEPT_VIEWS);
     Ok(view)
 }
 
-/// Removes all but the `kept` most recently completed views (best effort).
+/// Removes all but the `kept` most recently used views, sparing those used within
+/// [`MIN_VIEW_AGE`] (best effort).
 fn evict_old_views(views: &Path, kept: usize) {
     let Ok(entries) = fs::read_dir(views) else {
         return;
@@ -66,12 +81,16 @@ fn evict_old_views(views: &Path, kept: usize) {
     let mut markers: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "complete"))
+        .filter(|p| p.extension().is_some_and(|e| e == "used"))
         .filter_map(|p| Some((fs::metadata(&p).ok()?.modified().ok()?, p)))
         .collect();
     markers.sort();
     let excess = markers.len().saturating_sub(kept);
-    for (_, marker) in markers.into_iter().take(excess) {
+    let now = std::time::SystemTime::now();
+    for (_, marker) in markers.into_iter().take(excess).filter(|(used, _)| {
+        now.duration_since(*used)
+            .is_ok_and(|age| age > MIN_VIEW_AGE)
+    }) {
         let _ = fs::remove_file(&marker);
         let _ = fs::remove_dir_all(marker.with_extension(""));
     }
@@ -115,11 +134,14 @@ mod tests {
         );
         let cache = dir.path().join("cache");
         let key = Digest::of(b"chain");
-        let view = prepare(&cache, &key, &[lower.clone(), upper.clone()]).unwrap();
+        let view = prepare(&cache, dir.path(), &key, &[lower.clone(), upper.clone()]).unwrap();
         assert!(view.join("manifests/m.yaml").is_file());
         assert!(!view.join("charts/a").exists());
         assert!(!view.join("bin").exists());
         fs::remove_file(&upper).unwrap();
-        assert_eq!(prepare(&cache, &key, &[lower, upper]).unwrap(), view);
+        assert_eq!(
+            prepare(&cache, dir.path(), &key, &[lower, upper]).unwrap(),
+            view
+        );
     }
 }

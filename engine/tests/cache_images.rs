@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::cache_images::{
-    CacheImagesError, ImageLayerPlan, REGISTRY_DIR, fetch_image_layers, image_layer_entries,
-    plan_archive_layers, plan_image_layers,
+    CacheImagesError, ImageLayerPlan, REGISTRY_DIR, Resolution, fetch_image_layers,
+    image_layer_entries, plan_archive_layers, plan_image_layers,
 };
 use image::distribution::StorageIndex;
 use image::layer::{Compression, LayerOptions, UnpackOptions, unpack_layer, write_layer};
@@ -192,6 +192,7 @@ async fn images_become_layers_that_a_stock_registry_serves() {
         &[b.clone(), a.clone(), b.clone()],
         &amd64(),
         &mut index,
+        &Resolution::default(),
         &messages,
     )
     .await
@@ -271,6 +272,7 @@ async fn images_become_layers_that_a_stock_registry_serves() {
         &[a.clone(), b.clone()],
         &amd64(),
         &mut again_index,
+        &Resolution::default(),
         &NoProgress,
     )
     .await
@@ -300,6 +302,7 @@ async fn images_become_layers_that_a_stock_registry_serves() {
         &[a.clone(), b.clone(), pinned.clone()],
         &amd64(),
         &mut from_layers,
+        &Resolution::default(),
         &messages,
     )
     .await
@@ -338,6 +341,7 @@ async fn images_become_layers_that_a_stock_registry_serves() {
         &[a.clone(), b.clone()],
         &amd64(),
         &mut rebuilt_index,
+        &Resolution::default(),
         &NoProgress,
     )
     .await
@@ -366,6 +370,7 @@ async fn failures_name_every_image() {
         ],
         &amd64(),
         &mut index,
+        &Resolution::default(),
         &NoProgress,
     )
     .await
@@ -397,6 +402,7 @@ async fn failures_name_every_image() {
         &[upstream.image("team/a:1")],
         &Platform::new("linux", "s390x", None),
         &mut index,
+        &Resolution::default(),
         &NoProgress,
     )
     .await;

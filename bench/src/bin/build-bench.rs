@@ -218,7 +218,7 @@ fn main() -> io::Result<()> {
         "bench/image-00:1",
         &[ImageSpec::amd64(&sizes.image_layers, 99_999)],
     );
-    let repush = timed(&mut build(&store, &pushed, &["--push"]));
+    let repush = timed(&mut build(&store, &pushed, &["--push", "--pull", "always"]));
     let uploaded: u64 = stored_blobs(target.storage_dir())
         .iter()
         .filter(|(blob, _)| !before.contains_key(*blob))

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use engine::error::BuildError;
@@ -37,13 +38,35 @@ pub async fn build(global: &GlobalArgs, args: &BuildArgs) -> Result<ExitCode> {
     let store = store(global)?;
     let client = registry_client(global)?;
     let progress = StepReporter::new(global.quiet);
+    // Ctrl-C is watched on another task, which stays responsive while the build runs
+    // blocking work (a RUN command, writing a layer): it ends the RUN commands, which do not
+    // get the terminal's signal, and the build stops at its next await.
+    let interrupted = Arc::new(tokio::sync::Notify::new());
+    let signalled = Arc::new(AtomicBool::new(false));
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot watch for Ctrl-C")?;
+    let watcher = tokio::spawn({
+        let interrupted = interrupted.clone();
+        let signalled = signalled.clone();
+        async move {
+            if interrupts.recv().await.is_some() {
+                signalled.store(true, Ordering::SeqCst);
+                engine::run::kill_running();
+                interrupted.notify_one();
+            }
+        }
+    });
     let built = tokio::select! {
         result = engine::build(&store, &client, &file, &options, &progress) => result,
-        _ = tokio::signal::ctrl_c() => Err(BuildError::Interrupted),
+        () = interrupted.notified() => Err(BuildError::Interrupted),
     };
+    watcher.abort();
     let output = match built {
         Ok(output) => output,
-        Err(BuildError::Interrupted) => {
+        // A RUN the watcher killed fails its step: that too is the interruption.
+        Err(error)
+            if matches!(error, BuildError::Interrupted) || signalled.load(Ordering::SeqCst) =>
+        {
             eprintln!("error: {}", BuildError::Interrupted);
             return Ok(ExitCode::from(INTERRUPTED));
         }

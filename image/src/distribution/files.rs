@@ -190,7 +190,7 @@ fn digest_link(digest: &Digest) -> String {
 }
 
 /// The data file of a blob, under the storage root.
-pub(super) fn blob_data_path(digest: &Digest) -> String {
+pub fn blob_data_path(digest: &Digest) -> String {
     format!(
         "{V2_DIR}/blobs/{}/{}/{}/data",
         digest.algorithm(),

@@ -146,6 +146,24 @@ impl StorageIndex {
         self.blobs.contains(digest)
     }
 
+    /// The image the tag of `reference` points to under every repository name, when they
+    /// all point to the same one.
+    pub fn tagged(&self, reference: &Reference) -> Option<Digest> {
+        let tag = reference.tag()?;
+        let mut found: Option<Digest> = None;
+        for repository in repository_names(reference) {
+            let current = self
+                .tags
+                .get(&(repository, tag.to_owned()))?
+                .current
+                .clone()?;
+            if found.get_or_insert_with(|| current.clone()) != &current {
+                return None;
+            }
+        }
+        found
+    }
+
     /// True when the image `digest` is stored for `reference` as far as a new layer could
     /// store it: its document, its revision under each repository name, and each tag pointing
     /// to it or kept by another source (which a new layer would keep too).

@@ -65,7 +65,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::digest::{Digest, HashingWriter};
 use crate::reference::Reference;
 
-use files::{ImageBlob, ImageFiles, StoredContent, TagState, blob_data_path, tag_dir_path};
+pub use files::blob_data_path;
+use files::{ImageBlob, ImageFiles, StoredContent, TagState, tag_dir_path};
 pub use index::{ImageLayerFiles, StorageIndex};
 
 /// The storage layout's directory under the root.

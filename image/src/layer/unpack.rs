@@ -288,9 +288,9 @@ impl Unpacker<'_> {
             }
             self.apply_whiteout(&relative, &hidden)?;
         } else {
-            if !self.options.wants(&relative)
-                || (kind == EntryType::Link && !self.options.wants(&link_target_path(entry)?))
-            {
+            let unwanted_link_target = kind == EntryType::Link
+                && link_target_path(entry).is_ok_and(|target| !self.options.wants(&target));
+            if !self.options.wants(&relative) || unwanted_link_target {
                 return Ok(());
             }
             match kind {
