@@ -16,9 +16,7 @@ use crate::options::PullPolicy;
 
 /// A resolved image: its manifest (for one platform) and what a build inherits from it.
 #[derive(Debug, Clone)]
-pub struct ResolvedImage {
-    /// The name it was asked by; `None` for `scratch`.
-    pub name: Option<Reference>,
+pub struct SourceImage {
     /// Digest of the platform's manifest; `None` for `scratch`.
     pub manifest_digest: Option<Digest>,
     /// The manifest; an empty one for `scratch`.
@@ -31,11 +29,10 @@ pub struct ResolvedImage {
     pub container_images: Vec<ContainerImage>,
 }
 
-impl ResolvedImage {
+impl SourceImage {
     /// The empty image.
     pub fn scratch(platform: &Platform) -> Self {
-        ResolvedImage {
-            name: None,
+        SourceImage {
             manifest_digest: None,
             manifest: Manifest {
                 schema_version: 2,
@@ -100,7 +97,7 @@ pub async fn resolve(
     platform: &Platform,
     policy: PullPolicy,
     progress: Arc<dyn Progress>,
-) -> Result<ResolvedImage, BuildError> {
+) -> Result<SourceImage, BuildError> {
     let failed = |message: String| BuildError::Image {
         image: image.to_owned(),
         message,
@@ -127,7 +124,7 @@ pub async fn resolve(
                 .descriptor
         }
     };
-    read_image(store, &name, &descriptor.digest).map_err(|e| failed(e.to_string()))
+    read_image(store, &descriptor.digest).map_err(|e| failed(e.to_string()))
 }
 
 /// The manifest of `name` for `platform` in the store, if it is there.
@@ -166,11 +163,7 @@ fn local_manifest(
 }
 
 /// Reads a stored image's manifest, config and sealer metadata.
-fn read_image(
-    store: &Store,
-    name: &Reference,
-    manifest_digest: &Digest,
-) -> Result<ResolvedImage, StoreError> {
+fn read_image(store: &Store, manifest_digest: &Digest) -> Result<SourceImage, StoreError> {
     let manifest = store.read_manifest(manifest_digest)?;
     let config: ImageConfig = read_json(store, &manifest.config.digest, "image config")?;
     let extension = manifest
@@ -196,8 +189,7 @@ fn read_image(
         })
         .transpose()?
         .unwrap_or_default();
-    Ok(ResolvedImage {
-        name: Some(name.clone()),
+    Ok(SourceImage {
         manifest_digest: Some(manifest_digest.clone()),
         manifest,
         config,

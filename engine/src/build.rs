@@ -21,7 +21,7 @@ use kubefile::plan::{
 };
 use serde::Serialize;
 
-use crate::base::{self, ResolvedImage};
+use crate::base::{self, SourceImage};
 use crate::cache::{BuildCache, CachedLayer, KeyBuilder};
 use crate::cache_images::{self, ImageLayerPlan, REGISTRY_DIR, Resolution};
 use crate::dockerignore::DockerIgnore;
@@ -178,7 +178,7 @@ impl Builder<'_> {
     ) -> Result<(Descriptor, PlatformOutput), BuildError> {
         let first = self.plan(platform, None)?;
         let base = match &first.base.image {
-            None => ResolvedImage::scratch(platform),
+            None => SourceImage::scratch(platform),
             Some(image) => {
                 let base_platform = first.base.platform.as_ref().unwrap_or(platform);
                 base::resolve(
@@ -190,7 +190,7 @@ impl Builder<'_> {
                     self.progress.transfers(),
                 )
                 .await
-                .map_err(|e| self.at(first.base.location, e.to_string()))?
+                .map_err(|e| self.at(first.base.location, &e.to_string()))?
             }
         };
         let plan = self.plan(platform, Some(&base))?;
@@ -283,7 +283,7 @@ impl Builder<'_> {
     fn plan(
         &self,
         platform: &Platform,
-        base: Option<&ResolvedImage>,
+        base: Option<&SourceImage>,
     ) -> Result<BuildPlan, BuildError> {
         let context = DirContext::new(&self.options.context);
         let mut plan_options = PlanOptions::new(&context);
@@ -292,7 +292,7 @@ impl Builder<'_> {
                 .map_err(BuildError::Kubefile)?;
         plan_options.target_platform = platform.clone();
         plan_options.image_type = self.options.image_type;
-        plan_options.base = base.map(ResolvedImage::plan_base);
+        plan_options.base = base.map(SourceImage::plan_base);
         let planned = kubefile::parse_and_plan(self.file, &plan_options);
         let errors: Vec<_> = planned
             .diagnostics
@@ -330,12 +330,12 @@ impl Builder<'_> {
                 };
                 let copied = sources::copy_entries(step, root, scratch.path())
                     .await
-                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                    .map_err(|e| self.at(step.location, &e.to_string()))?;
                 let key = self
                     .cache
                     .entries_key(&layers.key, &instruction, &copied.entries)
                     .map_err(|e| {
-                        self.at(step.location, format!("reading the files to copy: {e}"))
+                        self.at(step.location, &format!("reading the files to copy: {e}"))
                     })?;
                 return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
             }
@@ -349,7 +349,7 @@ impl Builder<'_> {
                     self.progress.transfers(),
                 )
                 .await
-                .map_err(|e| self.at(step.location, e.to_string()))?;
+                .map_err(|e| self.at(step.location, &e.to_string()))?;
                 let mut key = KeyBuilder::new(&layers.key, &instruction);
                 key.field(
                     source
@@ -365,11 +365,11 @@ impl Builder<'_> {
                 }
                 let image_root = scratch.path().join("from");
                 crate::rootfs::materialize(&self.blob_files(source.layers()), &image_root)
-                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                    .map_err(|e| self.at(step.location, &e.to_string()))?;
                 let root = SourceRoot::Image { dir: &image_root };
                 let copied = sources::copy_entries(step, root, scratch.path())
                     .await
-                    .map_err(|e| self.at(step.location, e.to_string()))?;
+                    .map_err(|e| self.at(step.location, &e.to_string()))?;
                 (key, copied)
             }
         };
@@ -396,7 +396,7 @@ impl Builder<'_> {
             scratch: scratch.path(),
             log: &mut log,
         })
-        .map_err(|e| self.at(step.location, e.to_string()))?;
+        .map_err(|e| self.at(step.location, &e.to_string()))?;
         let entries = std::mem::take(&mut output.entries);
         self.add_layer(key, text, entries, &self.layer_options(), layers)
     }
@@ -649,9 +649,11 @@ impl Builder<'_> {
         }
     }
 
-    /// The first line of the instruction at `location`, for progress and history.
+    /// The first line of the instruction at `location`, for progress and history, without
+    /// the secrets a URL in it may carry.
     fn instruction_text(&self, location: Location) -> String {
-        let line = self.file.line_text(location.line).trim();
+        let line = crate::redact::redact_urls(self.file.line_text(location.line).trim());
+        let line = line.as_str();
         let mut text: String = line
             .trim_end_matches('\\')
             .trim_end()
@@ -665,13 +667,13 @@ impl Builder<'_> {
     }
 
     /// An error of the instruction at `location`.
-    fn at(&self, location: Location, message: String) -> BuildError {
+    fn at(&self, location: Location, message: &str) -> BuildError {
         BuildError::Step {
             kubefile: self.file.name().to_owned(),
             line: location.line,
             column: location.column,
             instruction: self.instruction_text(location),
-            message,
+            message: without_site(message).to_owned(),
         }
     }
 }
@@ -743,6 +745,29 @@ fn storage_index(view: &Path) -> Result<StorageIndex, BuildError> {
         }
     }
     Ok(index)
+}
+
+/// `message` without the site the copy and run errors start with (`COPY at line 2:1: `,
+/// `RUN at line 2:1 (`cmd`) `): the build error names the instruction and its place itself.
+fn without_site(message: &str) -> &str {
+    let Some((_, after)) = message.split_once(" at line ") else {
+        return message;
+    };
+    let position_end = after
+        .find(|c: char| !(c.is_ascii_digit() || c == ':'))
+        .unwrap_or(after.len());
+    if position_end == 0 || message.len() - after.len() > 16 {
+        return message;
+    }
+    let mut rest = &after[position_end..];
+    if let Some(command) = rest.strip_prefix(" (`")
+        && let Some(end) = command.find("`)")
+    {
+        rest = &command[end + 2..];
+    }
+    rest.strip_prefix(": ")
+        .or_else(|| rest.strip_prefix(' '))
+        .unwrap_or(rest)
 }
 
 /// A registry link or marker file: small by nature, so at most 4 KiB is read.

@@ -24,7 +24,7 @@ pub enum BuildError {
         message: String,
     },
     /// The base image (or a `COPY --from` image) cannot be had.
-    #[error("image {image}: {message}")]
+    #[error("{}", naming_the_image(image, message))]
     Image {
         /// The reference as written.
         image: String,
@@ -50,6 +50,15 @@ pub enum BuildError {
         "interrupted; the image store is consistent and the next build continues from the build cache"
     )]
     Interrupted,
+}
+
+/// `message`, preceded by the image unless it names it first already.
+fn naming_the_image(image: &str, message: &str) -> String {
+    if message.starts_with(image) {
+        message.to_owned()
+    } else {
+        format!("image {image}: {message}")
+    }
 }
 
 impl BuildError {

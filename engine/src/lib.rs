@@ -10,6 +10,7 @@ pub mod error;
 pub mod metadata;
 pub mod options;
 pub mod progress;
+pub mod redact;
 pub mod rootfs;
 pub mod run;
 pub mod sources;

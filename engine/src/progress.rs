@@ -45,17 +45,3 @@ pub trait BuildProgress: Send + Sync {
     /// Where blob transfers report.
     fn transfers(&self) -> Arc<dyn Progress>;
 }
-
-/// Reports nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Silent;
-
-impl BuildProgress for Silent {
-    fn step_started(&self, _: &StepInfo) {}
-    fn step_finished(&self, _: &StepInfo, _: StepOutcome) {}
-    fn output(&self, _: &str) {}
-    fn message(&self, _: &str) {}
-    fn transfers(&self) -> Arc<dyn Progress> {
-        Arc::new(image::progress::NoProgress)
-    }
-}

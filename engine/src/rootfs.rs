@@ -7,7 +7,7 @@
 //! user can set it back, so only a write that keeps the size and restores the mtime within the
 //! same clock tick as the snapshot could go unseen (the same limit git's index and rsync have).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
@@ -15,10 +15,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use image::layer::{EntryKind, FileSource, LayerEntry, UnpackError, UnpackOptions, unpack_layer};
-
-/// Name prefix that marks a whiteout in a layer.
-const WHITEOUT_PREFIX: &str = ".wh.";
+use image::layer::{
+    EntryKind, FileSource, LayerEntry, UnpackError, UnpackOptions, WHITEOUT_PREFIX, unpack_layer,
+};
 
 /// Why an image's root filesystem could not be materialized.
 #[derive(Debug, thiserror::Error)]
@@ -282,22 +281,7 @@ pub fn changes(root: &Path, before: &Snapshot) -> io::Result<Vec<LayerEntry>> {
         found.push((entry, None));
     }
 
-    found.sort_by(|(a, _), (b, _)| a.path.cmp(&b.path));
-    let mut first_paths = HashMap::new();
-    Ok(found
-        .into_iter()
-        .map(|(mut entry, inode)| {
-            if let Some(inode) = inode {
-                match first_paths.get(&inode) {
-                    Some(first) => entry.kind = EntryKind::Hardlink(String::clone(first)),
-                    None => {
-                        first_paths.insert(inode, entry.path.clone());
-                    }
-                }
-            }
-            entry
-        })
-        .collect())
+    Ok(image::layer::link_shared_inodes(found))
 }
 
 /// `bytes` as UTF-8, which layer paths and link targets must be; `path` names the file in the

@@ -327,10 +327,14 @@ pub async fn copy_entries(
 
 fn download_error(site: &StepSite, url: &str, error: DownloadError) -> CopyError {
     let site = site.clone();
-    let url = url.to_owned();
+    let url = crate::redact::redact_urls(url);
     match error {
         DownloadError::BadChecksum(reason) => CopyError::ChecksumSyntax { site, url, reason },
-        DownloadError::Request(reason) => CopyError::Download { site, url, reason },
+        DownloadError::Request(reason) => CopyError::Download {
+            site,
+            url,
+            reason: crate::redact::redact_urls(&reason),
+        },
         DownloadError::Status(status) => CopyError::HttpStatus { site, url, status },
         DownloadError::Mismatch { expected, actual } => CopyError::ChecksumMismatch {
             site,
@@ -415,7 +419,7 @@ impl Copier {
         layer: &mut Placement,
         temporary: &mut Vec<TempDir>,
     ) -> Result<(), CopyError> {
-        if !select::has_wildcard(path) {
+        if !kubefile::plan::has_wildcard(path) {
             let resolved = select::resolve(&self.tree, path).map_err(|e| self.select(path, e))?;
             if self.copy_resolved(path, &resolved, into_dir, layer, temporary)? {
                 return Ok(());
@@ -679,24 +683,12 @@ impl Placement {
     /// The entries in path order, a file sharing its inode with an earlier one becoming a
     /// hard link to it, with its owner (one inode has one owner).
     fn finish(self) -> Vec<LayerEntry> {
-        let mut first_paths: HashMap<(u64, u64), (String, u32, u32)> = HashMap::new();
-        self.entries
-            .into_values()
-            .map(|Placed { mut entry, inode }| {
-                if let (Some(inode), EntryKind::File(_)) = (inode, &entry.kind) {
-                    match first_paths.get(&inode) {
-                        Some((first, uid, gid)) => {
-                            entry.kind = EntryKind::Hardlink(first.clone());
-                            (entry.uid, entry.gid) = (*uid, *gid);
-                        }
-                        None => {
-                            first_paths.insert(inode, (entry.path.clone(), entry.uid, entry.gid));
-                        }
-                    }
-                }
-                entry
-            })
-            .collect()
+        image::layer::link_shared_inodes(
+            self.entries
+                .into_values()
+                .map(|Placed { entry, inode }| (entry, inode))
+                .collect(),
+        )
     }
 }
 

@@ -227,11 +227,6 @@ fn clamp_to_root(parts: &[&str]) -> Vec<String> {
     cleaned
 }
 
-/// True when a source path has a wildcard (`*`, `?` or `[`).
-pub(super) fn has_wildcard(path: &str) -> bool {
-    path.contains(['*', '?', '['])
-}
-
 /// The paths a wildcard pattern matches among what the build can see, segment by segment
 /// (Go's `filepath.Match` rules, as Docker's COPY uses them), in order. Literal segments are
 /// kept as they are: the caller drops the candidates that do not exist.
@@ -240,7 +235,7 @@ pub(super) fn expand(tree: &Tree, pattern: &str) -> Result<Vec<String>, SelectEr
     for segment in pattern.split('/').filter(|s| !s.is_empty()) {
         let mut next = Vec::new();
         for logical in &matches {
-            if !has_wildcard(segment) {
+            if !kubefile::plan::has_wildcard(segment) {
                 next.push(join(logical, segment));
                 continue;
             }

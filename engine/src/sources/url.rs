@@ -70,12 +70,12 @@ pub(super) async fn download(
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .build()
-        .map_err(|e| DownloadError::Request(error_chain(&e)))?;
+        .map_err(|e| DownloadError::Request(image::registry::error_chain(&e)))?;
     let mut response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| DownloadError::Request(error_chain(&e.without_url())))?;
+        .map_err(|e| DownloadError::Request(image::registry::error_chain(&e.without_url())))?;
     let status = response.status();
     if !status.is_success() {
         return Err(DownloadError::Status(status.to_string()));
@@ -93,7 +93,7 @@ pub(super) async fn download(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| DownloadError::Request(error_chain(&e.without_url())))?
+        .map_err(|e| DownloadError::Request(image::registry::error_chain(&e.without_url())))?
     {
         hasher.update(&chunk);
         file.write_all(&chunk).await.map_err(write_error)?;
@@ -112,21 +112,6 @@ pub(super) async fn download(
         path,
         file_name,
     })
-}
-
-/// An error and its causes, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use super::files::{
 };
 use super::{ImageDocuments, SOURCE_MARKER, StorageError, TagCollision, V2_DIR, repository_names};
 use crate::digest::Digest;
-use crate::layer::{EntryKind, FileSource, LayerEntry};
+use crate::layer::{EntryKind, FileSource, LayerEntry, OPAQUE_WHITEOUT, WHITEOUT_PREFIX};
 use crate::manifest::Descriptor;
 use crate::reference::Reference;
 
@@ -19,10 +19,6 @@ use crate::reference::Reference;
 const DIR_MODE: u32 = 0o755;
 /// Permission bits of the files of a storage layer.
 const FILE_MODE: u32 = 0o644;
-/// The name of an OCI whiteout file that hides everything a directory held below.
-const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
-/// The prefix of an OCI whiteout file's name.
-const WHITEOUT_PREFIX: &str = ".wh.";
 
 /// What the layers seen so far hold of a registry storage directory at `prefix` in the rootfs:
 /// the blobs, the revisions of each repository, and each tag with its digest and source
@@ -70,11 +66,6 @@ impl StorageIndex {
             prefix: normalize(prefix).to_owned(),
             ..StorageIndex::default()
         }
-    }
-
-    /// The storage's directory in the rootfs.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
     }
 
     /// True when [`StorageIndex::observe_path`] needs the content of the file at `path` (a

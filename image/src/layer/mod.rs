@@ -8,10 +8,15 @@ mod writer;
 pub use unpack::{Refusal, UnpackError, UnpackOptions, UnpackStats, unpack_layer};
 pub use writer::{
     EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, entries_from_dir,
-    source_date_epoch, write_layer,
+    link_shared_inodes, source_date_epoch, write_layer,
 };
 
 use crate::manifest::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};
+
+/// Name prefix of an OCI whiteout: `.wh.<name>` deletes `<name>` of the lower layers.
+pub const WHITEOUT_PREFIX: &str = ".wh.";
+/// The OCI whiteout that marks its directory opaque: what lower layers put there is removed.
+pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 /// How a layer tarball is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,12 +18,12 @@ use tar::{Archive, Entry, EntryType};
 
 use super::Compression;
 
-/// Name prefix of a whiteout: `.wh.<name>` deletes `<name>` of the lower layers.
-const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// Name prefix of a whiteout, as bytes.
+const WHITEOUT_PREFIX: &[u8] = super::WHITEOUT_PREFIX.as_bytes();
 /// Whiteout names that carry metadata of the aufs driver rather than deletions.
 const WHITEOUT_METADATA_PREFIX: &[u8] = b".wh..wh.";
-/// Marks its directory as opaque: what the lower layers put there is removed.
-const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// The opaque marker, as bytes.
+const OPAQUE_MARKER: &[u8] = super::OPAQUE_WHITEOUT.as_bytes();
 
 /// How a layer is applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

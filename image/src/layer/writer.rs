@@ -216,24 +216,33 @@ pub fn entries_from_dir(dir: &Path) -> io::Result<Vec<LayerEntry>> {
             found.push((entry, inode));
         }
     }
+    Ok(link_shared_inodes(found))
+}
+
+/// The entries in path order, where a file sharing its inode (device and inode numbers) with
+/// an earlier one becomes a hard link to it, with that one's owner (an inode has one owner).
+/// Entries without an inode are kept as they are.
+pub fn link_shared_inodes(mut found: Vec<(LayerEntry, Option<(u64, u64)>)>) -> Vec<LayerEntry> {
     found.sort_by(|(a, _), (b, _)| a.path.cmp(&b.path));
-    let mut first_paths = HashMap::new();
-    Ok(found
+    let mut first_paths: HashMap<(u64, u64), (String, u32, u32)> = HashMap::new();
+    found
         .into_iter()
         .map(|(mut entry, inode)| {
-            if let Some(inode) = inode {
+            if let (Some(inode), EntryKind::File(_)) = (inode, &entry.kind) {
                 match first_paths.entry(inode) {
                     MapEntry::Occupied(first) => {
-                        entry.kind = EntryKind::Hardlink(String::clone(first.get()));
+                        let (path, uid, gid) = first.get();
+                        entry.kind = EntryKind::Hardlink(path.clone());
+                        (entry.uid, entry.gid) = (*uid, *gid);
                     }
                     MapEntry::Vacant(slot) => {
-                        slot.insert(entry.path.clone());
+                        slot.insert((entry.path.clone(), entry.uid, entry.gid));
                     }
                 }
             }
             entry
         })
-        .collect())
+        .collect()
 }
 
 fn utf8(text: &std::ffi::OsStr, path: &Path) -> io::Result<String> {

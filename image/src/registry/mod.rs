@@ -365,7 +365,7 @@ fn error_codes(envelope: &oci_client::errors::OciEnvelope) -> String {
 }
 
 /// An error with its causes, on one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

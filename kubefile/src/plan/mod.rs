@@ -19,7 +19,7 @@ pub use apps::{AppType, detect_app_type, url_file_name};
 pub use args::{BuildArgs, parse_build_arg};
 pub use build::{Planned, build_plan};
 pub use platform::{Platform, predefined_args};
-pub use sources::wildcard_match;
+pub use sources::{has_wildcard, wildcard_match};
 
 use crate::context::ContextView;
 

@@ -4,7 +4,7 @@
 use crate::context::{ContextView, join};
 
 /// True when `path` has a wildcard character (`*`, `?` or `[`).
-pub(crate) fn has_wildcard(path: &str) -> bool {
+pub fn has_wildcard(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
