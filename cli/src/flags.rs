@@ -243,8 +243,9 @@ pub struct BuildArgs {
     /// namespaces. Either way they run on the build host, not in a container.
     #[arg(long, default_value = "none", value_parser = ["none", "namespace"])]
     pub isolation: String,
-    /// Compression of the layers made from the context and by RUN.
-    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    /// Compression of the layers made from the context and by RUN: zstd (fast; pulled by
+    /// containerd 1.5+, Docker 23+, sealer), gzip (for older runtimes), none.
+    #[arg(long, default_value = "zstd", value_parser = ["gzip", "zstd", "none"])]
     pub compression: String,
     /// Push every tag once built.
     #[arg(long)]

@@ -832,3 +832,31 @@ fn ctrl_c_during_run_ends_the_command_and_the_build() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn add_of_a_url_pinned_by_checksum_is_downloaded_once() {
+    let body: &'static [u8] = b"release notes\n";
+    let (url, request) = testkit::http::serve_once("200 OK", body);
+    let kubefile = format!(
+        "FROM scratch\nADD --checksum={} {url}/notes.txt?token=secret docs/\n",
+        common::sha256(body)
+    );
+    let dir = context(&[("Kubefile", &kubefile)]);
+    let root = tempfile::tempdir().unwrap();
+    let (_, stderr) = success(&mut build_lite(root.path(), dir.path(), &[]));
+    assert!(!stderr.contains("token=secret"), "{stderr}");
+    assert!(
+        request
+            .join()
+            .unwrap()
+            .starts_with("GET /notes.txt?token=secret ")
+    );
+    // The server is gone: the rebuild must not need it.
+    let (stdout, _) = success(&mut build_lite(root.path(), dir.path(), &["-o", "json"]));
+    assert!(stdout.contains("\"cached_steps\": 1"), "{stdout}");
+    let exported = export(root.path(), "t/x:1");
+    assert_eq!(
+        fs::read(exported.path().join("rootfs/docs/notes.txt")).unwrap(),
+        body
+    );
+}

@@ -17,7 +17,7 @@ use image::store::Store;
 use kubefile::SourceFile;
 use kubefile::context::DirContext;
 use kubefile::plan::{
-    BuildArgs, BuildPlan, CopyStep, Location, Origin, PlanOptions, Platform, Step,
+    BuildArgs, BuildPlan, CopyStep, Location, Origin, PlanOptions, Platform, Source, Step,
 };
 use serde::Serialize;
 
@@ -322,6 +322,31 @@ impl Builder<'_> {
         let instruction = step_json(step)?;
         let text = self.instruction_text(step.location);
         let scratch = self.scratch_dir()?;
+        // Downloads pinned by checksum are known before they are made: a cached layer
+        // spares them.
+        let pinned_downloads = step.sources.iter().all(|source| {
+            matches!(
+                source,
+                Source::Url {
+                    checksum: Some(_),
+                    ..
+                }
+            )
+        });
+        if pinned_downloads {
+            let key = KeyBuilder::new(&layers.key, &instruction).finish();
+            if let Some(outcome) = self.reuse(&key, &text, layers) {
+                return Ok(outcome);
+            }
+            let root = SourceRoot::Context {
+                dir: &self.options.context,
+                ignore: self.ignore,
+            };
+            let copied = sources::copy_entries(step, root, scratch.path())
+                .await
+                .map_err(|e| self.at(step.location, &e.to_string()))?;
+            return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
+        }
         let copied = match &step.origin {
             Origin::Context => {
                 let root = SourceRoot::Context {

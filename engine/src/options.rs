@@ -91,7 +91,8 @@ pub struct BuildOptions {
     /// How RUN steps are isolated.
     pub isolation: Isolation,
     /// Compression of the layers made from the context and by RUN (the cached images'
-    /// layers are always plain tar: their blobs are compressed already).
+    /// layers are always plain tar: their blobs are compressed already). zstd by default: on
+    /// binaries it is as small as gzip and many times faster (measured in `build-bench`).
     pub compression: Compression,
     /// Image creation time and file times, in seconds since the epoch
     /// (`SOURCE_DATE_EPOCH`, else 0).
@@ -116,7 +117,7 @@ impl BuildOptions {
             annotations: BTreeMap::new(),
             scan: scan::ScanOptions::default(),
             isolation: Isolation::None,
-            compression: Compression::Gzip,
+            compression: Compression::Zstd,
             timestamp: source_date_epoch(),
         }
     }

@@ -1,7 +1,8 @@
-//! A minimal HTTP client for loopback checks: one GET per connection over a plain TCP stream.
+//! A minimal HTTP client for loopback checks (one GET per connection over a plain TCP stream),
+//! and a server that answers exactly one request, for downloads a test must see happen once.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 /// How long one request may take before it counts as failed.
@@ -53,6 +54,41 @@ fn parse(response: &[u8]) -> io::Result<Response> {
         status,
         body: response[header_end + 4..].to_vec(),
     })
+}
+
+/// Serves one request on `127.0.0.1:<free port>` with `status` (`200 OK`) and `body`, then
+/// stops listening; returns `http://ADDR` and a handle giving the request line it received.
+pub fn serve_once(
+    status: &'static str,
+    body: &'static [u8],
+) -> (String, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the listener's address");
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept the one request");
+        let mut request = Vec::new();
+        let mut buf = [0; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut buf).expect("read the request");
+            if read == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..read]);
+        }
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .and_then(|()| stream.write_all(body))
+        .expect("write the response");
+        String::from_utf8_lossy(&request)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    (format!("http://{addr}"), handle)
 }
 
 #[cfg(test)]

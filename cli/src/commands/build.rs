@@ -153,9 +153,9 @@ fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     options.annotations = key_values("--annotation", &args.annotations)?;
     options.isolation = args.isolation.parse().map_err(anyhow::Error::msg)?;
     options.compression = match args.compression.as_str() {
-        "zstd" => image::layer::Compression::Zstd,
+        "gzip" => image::layer::Compression::Gzip,
         "none" => image::layer::Compression::None,
-        _ => image::layer::Compression::Gzip,
+        _ => image::layer::Compression::Zstd,
     };
     options.scan = super::scan::scan_options(&args.scan)?;
     Ok(options)

@@ -1,6 +1,5 @@
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
 use image::layer::{Compression, LayerOptions, write_layer};
@@ -660,31 +659,14 @@ async fn add_refuses_archives_it_cannot_read() {
     );
 }
 
-/// Serves one GET on 127.0.0.1 with the given status line and body; returns the base URL.
+/// One response on a loopback port, for a request of `/files/chart.tgz?v=1`.
 fn serve_once(status: &'static str, body: &'static [u8]) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (url, request) = testkit::http::serve_once(status, body);
     std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let read = stream.read(&mut buf).unwrap();
-            if read == 0 {
-                break;
-            }
-            request.extend_from_slice(&buf[..read]);
-        }
-        assert!(request.starts_with(b"GET /files/chart.tgz?v=1 "));
-        write!(
-            stream,
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        stream.write_all(body).unwrap();
+        let line = request.join().unwrap();
+        assert!(line.starts_with("GET /files/chart.tgz?v=1 "), "{line}");
     });
-    format!("http://{addr}")
+    url
 }
 
 #[tokio::test]

@@ -144,6 +144,27 @@ pub fn write_layer<W: Write>(
     out: W,
 ) -> io::Result<WrittenLayer> {
     let entries = sorted_entries(entries)?;
+    if options.compression == Compression::None {
+        // The blob is the tar: one hash gives both digests.
+        let mut tar = Builder::new(HashingWriter::new(BufWriter::with_capacity(
+            OUTPUT_BUFFER,
+            out,
+        )));
+        for entry in &entries {
+            append_entry(&mut tar, entry, options)?;
+        }
+        let (buffered, digest, size) = tar.into_inner()?.finish();
+        buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .flush()?;
+        return Ok(WrittenLayer {
+            diff_id: digest.clone(),
+            digest,
+            size,
+            media_type: options.compression.media_type(),
+        });
+    }
     let compressed = HashingWriter::new(BufWriter::with_capacity(OUTPUT_BUFFER, out));
     let compressor = Compressor::new(options, compressed)?;
     let mut tar = Builder::new(HashingWriter::new(compressor));
