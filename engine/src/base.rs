@@ -166,29 +166,13 @@ fn local_manifest(
 fn read_image(store: &Store, manifest_digest: &Digest) -> Result<SourceImage, StoreError> {
     let manifest = store.read_manifest(manifest_digest)?;
     let config: ImageConfig = read_json(store, &manifest.config.digest, "image config")?;
-    let extension = manifest
-        .annotations
-        .get(metadata::EXTENSION_ANNOTATION)
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-                what: "sealer.image.extension annotation",
-                digest: manifest_digest.clone(),
-                reason: e.to_string(),
-            })
-        })
-        .transpose()?;
-    let container_images = manifest
-        .annotations
-        .get(metadata::CONTAINER_IMAGES_ANNOTATION)
-        .map(|text| {
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-                what: "sealer.image.container.images annotation",
-                digest: manifest_digest.clone(),
-                reason: e.to_string(),
-            })
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let extension = annotation_json(&manifest, metadata::EXTENSION_ANNOTATION, manifest_digest)?;
+    let container_images = annotation_json(
+        &manifest,
+        metadata::CONTAINER_IMAGES_ANNOTATION,
+        manifest_digest,
+    )?
+    .unwrap_or_default();
     Ok(SourceImage {
         manifest_digest: Some(manifest_digest.clone()),
         manifest,
@@ -196,6 +180,25 @@ fn read_image(store: &Store, manifest_digest: &Digest) -> Result<SourceImage, St
         extension,
         container_images,
     })
+}
+
+/// The JSON value of a manifest annotation, when the manifest has it.
+fn annotation_json<T: serde::de::DeserializeOwned>(
+    manifest: &Manifest,
+    key: &'static str,
+    manifest_digest: &Digest,
+) -> Result<Option<T>, StoreError> {
+    manifest
+        .annotations
+        .get(key)
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+                what: key,
+                digest: manifest_digest.clone(),
+                reason: format!("annotation: {e}"),
+            })
+        })
+        .transpose()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

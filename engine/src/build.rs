@@ -181,16 +181,8 @@ impl Builder<'_> {
             None => SourceImage::scratch(platform),
             Some(image) => {
                 let base_platform = first.base.platform.as_ref().unwrap_or(platform);
-                base::resolve(
-                    self.store,
-                    self.client,
-                    image,
-                    base_platform,
-                    self.options.pull,
-                    self.progress.transfers(),
-                )
-                .await
-                .map_err(|e| self.at(first.base.location, &e.to_string()))?
+                self.resolve(image, base_platform, first.base.location)
+                    .await?
             }
         };
         let plan = self.plan(platform, Some(&base))?;
@@ -279,6 +271,25 @@ impl Builder<'_> {
         Ok((descriptor, output))
     }
 
+    /// The image an instruction at `location` names, from the store or its registry.
+    async fn resolve(
+        &self,
+        image: &str,
+        platform: &Platform,
+        location: Location,
+    ) -> Result<SourceImage, BuildError> {
+        base::resolve(
+            self.store,
+            self.client,
+            image,
+            platform,
+            self.options.pull,
+            self.progress.transfers(),
+        )
+        .await
+        .map_err(|e| self.at(location, &e.to_string()))
+    }
+
     /// Plans the Kubefile for `platform`, knowing the base image once it is resolved.
     fn plan(
         &self,
@@ -365,16 +376,7 @@ impl Builder<'_> {
                 return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
             }
             Origin::Image(image) => {
-                let source = base::resolve(
-                    self.store,
-                    self.client,
-                    image,
-                    platform,
-                    self.options.pull,
-                    self.progress.transfers(),
-                )
-                .await
-                .map_err(|e| self.at(step.location, &e.to_string()))?;
+                let source = self.resolve(image, platform, step.location).await?;
                 let mut key = KeyBuilder::new(&layers.key, &instruction);
                 key.field(
                     source

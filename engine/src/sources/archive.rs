@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use image::layer::{UnpackError, UnpackOptions, unpack_layer};
+use image::layer::{UnpackError, UnpackOptions, read_up_to, unpack_layer};
 
 /// How an archive is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,19 +189,6 @@ fn parse_octal(field: &[u8]) -> Option<u64> {
         }
     };
     u64::from_str_radix(std::str::from_utf8(trimmed).ok()?, 8).ok()
-}
-
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 mod unpack;
 mod writer;
 
-pub use unpack::{Refusal, UnpackError, UnpackOptions, UnpackStats, unpack_layer};
+pub use unpack::{Refusal, UnpackError, UnpackOptions, UnpackStats, read_up_to, unpack_layer};
 pub use writer::{
     EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, entries_from_dir,
     link_shared_inodes, source_date_epoch, write_layer,
