@@ -41,6 +41,7 @@ impl Progress for Lines {
             BlobOutcome::Uploaded => "uploaded",
             BlobOutcome::Mounted => "mounted from another repository",
             BlobOutcome::Skipped => "already there",
+            BlobOutcome::Written => "layer written",
         };
         eprintln!("{}: {what}", short(digest));
     }
@@ -107,6 +108,7 @@ impl Progress for Bars {
             BlobOutcome::Uploaded => "pushed",
             BlobOutcome::Mounted => "mounted",
             BlobOutcome::Skipped => "already exists",
+            BlobOutcome::Written => "layer written",
         };
         let mut bars = self
             .active

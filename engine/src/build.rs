@@ -11,7 +11,7 @@ use image::Digest;
 use image::distribution::StorageIndex;
 use image::layer::{LayerEntry, LayerOptions};
 use image::manifest::{Descriptor, DescriptorPlatform, Index, OCI_INDEX, OCI_MANIFEST};
-use image::progress::Progress;
+use image::progress::{BlobOutcome, Progress};
 use image::registry::RegistryClient;
 use image::store::Store;
 use kubefile::SourceFile;
@@ -598,7 +598,12 @@ impl Builder<'_> {
             layers.key = key;
             return Ok(StepOutcome::Empty);
         }
-        let written = self.store.write_layer(entries, options)?;
+        let transfers = self.progress.transfers();
+        transfers.blob_started(&key, image::layer::content_size(&entries), 0);
+        let written = self.store.write_layer(entries, options, &mut |bytes| {
+            transfers.blob_advanced(&key, bytes);
+        })?;
+        transfers.blob_finished(&key, BlobOutcome::Written);
         let cached = CachedLayer {
             digest: written.digest,
             diff_id: written.diff_id,

@@ -14,6 +14,9 @@ pub enum BlobOutcome {
     Mounted,
     /// Already there; nothing transferred.
     Skipped,
+    /// Written into the local store (a layer made from files; its progress counts the bytes
+    /// of file contents that went in, and it is named by its build cache key).
+    Written,
 }
 
 /// Receives transfer events. Implementations must be cheap: they are called per chunk.

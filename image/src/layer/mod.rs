@@ -7,8 +7,8 @@ mod writer;
 
 pub use unpack::{Refusal, UnpackError, UnpackOptions, UnpackStats, read_up_to, unpack_layer};
 pub use writer::{
-    EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, entries_from_dir,
-    link_shared_inodes, source_date_epoch, write_layer,
+    EntryKind, FileSource, LayerEntry, LayerOptions, WrittenLayer, content_size, entries_from_dir,
+    link_shared_inodes, source_date_epoch, write_layer, write_layer_reporting,
 };
 
 use crate::manifest::{DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD};

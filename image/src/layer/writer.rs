@@ -143,6 +143,17 @@ pub fn write_layer<W: Write>(
     options: &LayerOptions,
     out: W,
 ) -> io::Result<WrittenLayer> {
+    write_layer_reporting(entries, options, out, &mut |_| {})
+}
+
+/// [`write_layer`], telling `written` how many bytes of file contents each file added, as
+/// the files go in (for a progress bar; [`content_size`] is the total).
+pub fn write_layer_reporting<W: Write>(
+    entries: impl IntoIterator<Item = LayerEntry>,
+    options: &LayerOptions,
+    out: W,
+    written: &mut dyn FnMut(u64),
+) -> io::Result<WrittenLayer> {
     let entries = sorted_entries(entries)?;
     if options.compression == Compression::None {
         // The blob is the tar: one hash gives both digests.
@@ -151,7 +162,7 @@ pub fn write_layer<W: Write>(
             out,
         )));
         for entry in &entries {
-            append_entry(&mut tar, entry, options)?;
+            written(append_entry(&mut tar, entry, options)?);
         }
         let (buffered, digest, size) = tar.into_inner()?.finish();
         buffered
@@ -169,7 +180,7 @@ pub fn write_layer<W: Write>(
     let compressor = Compressor::new(options, compressed)?;
     let mut tar = Builder::new(HashingWriter::new(compressor));
     for entry in &entries {
-        append_entry(&mut tar, entry, options)?;
+        written(append_entry(&mut tar, entry, options)?);
     }
     let (compressor, diff_id, _) = tar.into_inner()?.finish();
     let (buffered, digest, size) = compressor.finish()?.finish();
@@ -390,14 +401,28 @@ fn layer_path(path: &str) -> io::Result<String> {
     }
 }
 
+/// The bytes of file contents `entries` hold (files on disk as they are now).
+pub fn content_size(entries: &[LayerEntry]) -> u64 {
+    entries
+        .iter()
+        .map(|entry| match &entry.kind {
+            EntryKind::File(FileSource::Bytes(bytes)) => bytes.len() as u64,
+            EntryKind::File(FileSource::Path(path)) => fs::metadata(path).map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Appends an entry; returns the bytes of file contents it added.
 fn append_entry<W: Write>(
     tar: &mut Builder<W>,
     entry: &LayerEntry,
     options: &LayerOptions,
-) -> io::Result<()> {
+) -> io::Result<u64> {
     match &entry.kind {
         EntryKind::File(FileSource::Bytes(bytes)) => {
-            append(tar, entry, options, bytes.len() as u64, bytes.as_slice())
+            append(tar, entry, options, bytes.len() as u64, bytes.as_slice())?;
+            Ok(bytes.len() as u64)
         }
         EntryKind::File(FileSource::Path(path)) => {
             let file = File::open(path).map_err(|e| with_path(&e, path))?;
@@ -414,9 +439,10 @@ fn append_entry<W: Write>(
                 remaining: metadata.len(),
                 path,
             };
-            append(tar, entry, options, metadata.len(), contents)
+            append(tar, entry, options, metadata.len(), contents)?;
+            Ok(metadata.len())
         }
-        _ => append(tar, entry, options, 0, io::empty()),
+        _ => append(tar, entry, options, 0, io::empty()).map(|()| 0),
     }
 }
 
@@ -711,6 +737,31 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn progress_counts_every_byte_of_file_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = dir.path().join("big");
+        fs::write(&on_disk, vec![7u8; 100_000]).unwrap();
+        let entries = vec![
+            file("a", b"12345"),
+            entry("b", EntryKind::File(FileSource::Path(on_disk)), 0o644),
+            entry("c", EntryKind::Dir, 0o755),
+        ];
+        assert_eq!(content_size(&entries), 100_005);
+        for compression in [Compression::None, Compression::Zstd] {
+            let mut reported = Vec::new();
+            let options = LayerOptions {
+                compression,
+                ..LayerOptions::default()
+            };
+            write_layer_reporting(entries.clone(), &options, io::sink(), &mut |n| {
+                reported.push(n);
+            })
+            .unwrap();
+            assert_eq!(reported, [5, 100_000, 0]);
+        }
     }
 
     #[test]

@@ -234,17 +234,20 @@ impl Store {
     }
 
     /// Writes a layer of `entries` as a blob (streamed through a temporary file, renamed into
-    /// place once complete) and returns what was written. The caller holds a lock.
+    /// place once complete) and returns what was written; `written` hears the bytes of file
+    /// contents as they go in. The caller holds a lock.
     pub fn write_layer(
         &self,
         entries: impl IntoIterator<Item = crate::layer::LayerEntry>,
         options: &crate::layer::LayerOptions,
+        written: &mut dyn FnMut(u64),
     ) -> Result<crate::layer::WrittenLayer, StoreError> {
         let tmp_dir = self.tmp_dir();
         let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir)
             .map_err(io_error("cannot create a file in", &tmp_dir))?;
-        let written = crate::layer::write_layer(entries, options, tmp.as_file_mut())
-            .map_err(io_error("cannot write a layer to", tmp.path()))?;
+        let written =
+            crate::layer::write_layer_reporting(entries, options, tmp.as_file_mut(), written)
+                .map_err(io_error("cannot write a layer to", tmp.path()))?;
         let dest = self.blob_path(&written.digest);
         if dest.is_file() {
             return Ok(written);
