@@ -160,26 +160,6 @@ fn annotation(manifest: &Value, key: &str) -> Value {
     .unwrap()
 }
 
-/// Sizes of the blobs a registry storage holds, by digest.
-fn stored_blobs(storage: &Path) -> BTreeMap<String, u64> {
-    let mut blobs = BTreeMap::new();
-    let dir = storage.join("docker/registry/v2/blobs/sha256");
-    let Ok(prefixes) = fs::read_dir(&dir) else {
-        return blobs;
-    };
-    for prefix in prefixes {
-        for blob in fs::read_dir(prefix.unwrap().path()).unwrap() {
-            let blob = blob.unwrap().path();
-            let size = fs::metadata(blob.join("data")).map_or(0, |m| m.len());
-            blobs.insert(
-                blob.file_name().unwrap().to_string_lossy().into_owned(),
-                size,
-            );
-        }
-    }
-    blobs
-}
-
 #[test]
 fn the_examples_build_push_and_read_back_with_their_images() {
     let all: Vec<&str> = KUBE_IMAGES.iter().chain(&APP_IMAGES).copied().collect();
@@ -377,7 +357,7 @@ fn one_changed_upstream_image_uploads_only_its_layer_and_metadata() {
     let root = tempfile::tempdir().unwrap();
     let pushed = format!("{}/k8s/base:1", target.addr());
     success(&mut upstream.build(root.path(), &pushed, &example("kubernetes"), &["--push"]));
-    let before = stored_blobs(target.storage_dir());
+    let before = testkit::registry::stored_blob_sizes(target.storage_dir());
 
     let changed = "registry.k8s.io/pause:3.10";
     // Large enough that the layer's fixed cost (tar headers, link files) stays small beside it.
@@ -396,7 +376,7 @@ fn one_changed_upstream_image_uploads_only_its_layer_and_metadata() {
         &example("kubernetes"),
         &["--push", "--pull", "always"],
     ));
-    let after = stored_blobs(target.storage_dir());
+    let after = testkit::registry::stored_blob_sizes(target.storage_dir());
     let uploaded: u64 = after
         .iter()
         .filter(|(digest, _)| !before.contains_key(*digest))

@@ -333,8 +333,13 @@ impl Builder<'_> {
         let instruction = step_json(step)?;
         let text = self.instruction_text(step.location);
         let scratch = self.scratch_dir()?;
-        // Downloads pinned by checksum are known before they are made: a cached layer
-        // spares them.
+        let source_image = match &step.origin {
+            Origin::Image(image) => Some(self.resolve(image, platform, step.location).await?),
+            Origin::Context => None,
+        };
+        // Some keys are known before the files are gathered: a copy out of an image (by the
+        // image's digest) and downloads pinned by checksum. A cached layer then spares the
+        // unpacking or the download.
         let pinned_downloads = step.sources.iter().all(|source| {
             matches!(
                 source,
@@ -344,39 +349,8 @@ impl Builder<'_> {
                 }
             )
         });
-        if pinned_downloads {
-            let key = KeyBuilder::new(&layers.key, &instruction).finish();
-            if let Some(outcome) = self.reuse(&key, &text, layers) {
-                return Ok(outcome);
-            }
-            let root = SourceRoot::Context {
-                dir: &self.options.context,
-                ignore: self.ignore,
-            };
-            let copied = sources::copy_entries(step, root, scratch.path())
-                .await
-                .map_err(|e| self.at(step.location, &e.to_string()))?;
-            return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
-        }
-        let copied = match &step.origin {
-            Origin::Context => {
-                let root = SourceRoot::Context {
-                    dir: &self.options.context,
-                    ignore: self.ignore,
-                };
-                let copied = sources::copy_entries(step, root, scratch.path())
-                    .await
-                    .map_err(|e| self.at(step.location, &e.to_string()))?;
-                let key = self
-                    .cache
-                    .entries_key(&layers.key, &instruction, &copied.entries)
-                    .map_err(|e| {
-                        self.at(step.location, &format!("reading the files to copy: {e}"))
-                    })?;
-                return self.add_layer(key, &text, copied.entries, &self.layer_options(), layers);
-            }
-            Origin::Image(image) => {
-                let source = self.resolve(image, platform, step.location).await?;
+        let early_key = match &source_image {
+            Some(source) => {
                 let mut key = KeyBuilder::new(&layers.key, &instruction);
                 key.field(
                     source
@@ -386,21 +360,37 @@ impl Builder<'_> {
                         .unwrap_or_default()
                         .as_bytes(),
                 );
-                let key = key.finish();
-                if let Some(outcome) = self.reuse(&key, &text, layers) {
-                    return Ok(outcome);
-                }
-                let image_root = scratch.path().join("from");
+                Some(key.finish())
+            }
+            None => pinned_downloads.then(|| KeyBuilder::new(&layers.key, &instruction).finish()),
+        };
+        if let Some(key) = &early_key
+            && let Some(outcome) = self.reuse(key, &text, layers)
+        {
+            return Ok(outcome);
+        }
+        let image_root = scratch.path().join("from");
+        let root = match &source_image {
+            Some(source) => {
                 crate::rootfs::materialize(&self.blob_files(source.layers()), &image_root)
                     .map_err(|e| self.at(step.location, &e.to_string()))?;
-                let root = SourceRoot::Image { dir: &image_root };
-                let copied = sources::copy_entries(step, root, scratch.path())
-                    .await
-                    .map_err(|e| self.at(step.location, &e.to_string()))?;
-                (key, copied)
+                SourceRoot::Image { dir: &image_root }
             }
+            None => SourceRoot::Context {
+                dir: &self.options.context,
+                ignore: self.ignore,
+            },
         };
-        let (key, copied) = copied;
+        let copied = sources::copy_entries(step, root, scratch.path())
+            .await
+            .map_err(|e| self.at(step.location, &e.to_string()))?;
+        if let Some(key) = early_key {
+            return self.write_new_layer(key, &text, copied.entries, &self.layer_options(), layers);
+        }
+        let key = self
+            .cache
+            .entries_key(&layers.key, &instruction, &copied.entries)
+            .map_err(|e| self.at(step.location, &format!("reading the files to copy: {e}")))?;
         self.add_layer(key, &text, copied.entries, &self.layer_options(), layers)
     }
 
@@ -540,22 +530,25 @@ impl Builder<'_> {
                 (key.finish(), plan)
             })
             .collect();
+        let cached: Vec<Option<CachedLayer>> =
+            keyed.iter().map(|(key, _)| self.cached(key)).collect();
         let missing: Vec<ImageLayerPlan> = keyed
             .iter()
-            .filter(|(key, _)| self.options.no_cache || self.cache.get(key, self.store).is_none())
-            .map(|(_, plan)| (*plan).clone())
+            .zip(&cached)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|((_, plan), _)| (*plan).clone())
             .collect();
         cache_images::fetch_image_layers(self.client, self.store, &missing, transfers).await?;
         let mut written = 0;
-        for (key, plan) in keyed {
+        for ((key, plan), hit) in keyed.into_iter().zip(cached) {
             let text = format!("cache {}", plan.reference);
-            let entries = if self.options.no_cache || self.cache.get(&key, self.store).is_none() {
-                cache_images::image_layer_entries(self.store, plan)?
-            } else {
-                Vec::new()
-            };
+            if let Some(hit) = hit {
+                self.push_layer(&key, &text, &hit, layers);
+                continue;
+            }
+            let entries = cache_images::image_layer_entries(self.store, plan)?;
             if let StepOutcome::Built { layer_size } =
-                self.add_layer(key, &text, entries, &options, layers)?
+                self.write_new_layer(key, &text, entries, &options, layers)?
             {
                 written += layer_size;
             }
@@ -572,12 +565,17 @@ impl Builder<'_> {
         Ok((outcome, listed))
     }
 
-    /// Takes the layer of `key` from the cache, when there and allowed.
-    fn reuse(&self, key: &Digest, text: &str, layers: &mut Layers) -> Option<StepOutcome> {
+    /// The layer the cache holds for `key`, unless `--no-cache` says not to look.
+    fn cached(&self, key: &Digest) -> Option<CachedLayer> {
         if self.options.no_cache {
             return None;
         }
-        let cached = self.cache.get(key, self.store)?;
+        self.cache.get(key, self.store)
+    }
+
+    /// Takes the layer of `key` from the cache, when there and allowed.
+    fn reuse(&self, key: &Digest, text: &str, layers: &mut Layers) -> Option<StepOutcome> {
+        let cached = self.cached(key)?;
         self.push_layer(key, text, &cached, layers);
         Some(StepOutcome::Cached)
     }
@@ -594,6 +592,18 @@ impl Builder<'_> {
         if let Some(outcome) = self.reuse(&key, text, layers) {
             return Ok(outcome);
         }
+        self.write_new_layer(key, text, entries, options, layers)
+    }
+
+    /// Writes `entries` as the layer of `key`, which the cache lacks, and records it there.
+    fn write_new_layer(
+        &self,
+        key: Digest,
+        text: &str,
+        entries: Vec<LayerEntry>,
+        options: &LayerOptions,
+        layers: &mut Layers,
+    ) -> Result<StepOutcome, BuildError> {
         if entries.is_empty() {
             layers.key = key;
             return Ok(StepOutcome::Empty);

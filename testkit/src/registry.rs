@@ -134,6 +134,24 @@ impl RegistryBuilder {
     }
 }
 
+/// The sizes of the blobs a registry storage directory holds, by digest hex.
+pub fn stored_blob_sizes(storage: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut blobs = std::collections::BTreeMap::new();
+    let Ok(prefixes) = fs::read_dir(storage.join("docker/registry/v2/blobs/sha256")) else {
+        return blobs;
+    };
+    for prefix in prefixes.flatten() {
+        let Ok(entries) = fs::read_dir(prefix.path()) else {
+            continue;
+        };
+        for blob in entries.flatten() {
+            let size = fs::metadata(blob.path().join("data")).map_or(0, |m| m.len());
+            blobs.insert(blob.file_name().to_string_lossy().into_owned(), size);
+        }
+    }
+    blobs
+}
+
 impl Registry {
     /// Starts a registry without authentication over a fresh temporary storage directory.
     pub fn start() -> Registry {

@@ -11,14 +11,13 @@
 //! Full mode: 300 MiB of rootfs files and 20 images of 50 MiB; `--quick`: 8 MiB and 3 images
 //! of 1 MiB (a smoke run for CI).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench::{quick_mode, ratio, sibling_binary};
+use bench::{measure, quick_mode, ratio, sibling_binary};
 use sha2::{Digest as _, Sha256};
 use testkit::images::{ImageSpec, Random, push_generated};
 use testkit::registry::Registry;
@@ -50,20 +49,6 @@ fn sizes() -> Sizes {
     }
 }
 
-/// Runs a command that must succeed; returns its wall time.
-fn timed(command: &mut Command) -> Duration {
-    let start = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    start.elapsed()
-}
-
 /// Reads and hashes every file under `dir` once; returns the bytes read.
 fn hash_tree(dir: &Path) -> u64 {
     let mut total = 0;
@@ -90,22 +75,6 @@ fn hash_tree(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-/// Sizes of the blobs a registry storage holds, by digest directory.
-fn stored_blobs(storage: &Path) -> BTreeMap<String, u64> {
-    let mut blobs = BTreeMap::new();
-    let Ok(prefixes) = fs::read_dir(storage.join("docker/registry/v2/blobs/sha256")) else {
-        return blobs;
-    };
-    for prefix in prefixes {
-        for blob in fs::read_dir(prefix.unwrap().path()).unwrap() {
-            let blob = blob.unwrap().path();
-            let size = fs::metadata(blob.join("data")).map_or(0, |m| m.len());
-            blobs.insert(blob.display().to_string(), size);
-        }
-    }
-    blobs
 }
 
 fn skopeo_copy(src: &str, dest: &str) -> Command {
@@ -171,17 +140,17 @@ fn main() -> io::Result<()> {
     let floor_bytes = hash_tree(&rootfs) + hash_tree(upstream.storage_dir());
     let floor = floor_start.elapsed();
     let store = work.path().join("store");
-    let cold = timed(&mut build(&store, "bench/cluster:1", &[]));
+    let (cold, _) = measure(&mut build(&store, "bench/cluster:1", &[]));
     let pipeline_target = Registry::start();
     let pipeline_start = Instant::now();
     for n in 0..sizes.images {
-        timed(&mut skopeo_copy(
+        measure(&mut skopeo_copy(
             &format!("docker://{}/bench/image-{n:02}:1", upstream.addr()),
             &format!("docker://{}/bench/image-{n:02}:1", pipeline_target.addr()),
         ));
     }
     let tar = work.path().join("rootfs.tar");
-    timed(
+    measure(
         Command::new("tar")
             .arg("-cf")
             .arg(&tar)
@@ -201,7 +170,7 @@ fn main() -> io::Result<()> {
     );
 
     // (b) rebuild, nothing changed.
-    let rebuild = timed(&mut build(&store, "bench/cluster:1", &[]));
+    let (rebuild, _) = measure(&mut build(&store, "bench/cluster:1", &[]));
     println!(
         "build-bench (b) rebuild unchanged: {:.3} s (goal < 1 s); {:.3} of the cold build",
         rebuild.as_secs_f64(),
@@ -211,15 +180,15 @@ fn main() -> io::Result<()> {
     // (c) push, change one image upstream, rebuild and push again.
     let target = Registry::start();
     let pushed = format!("{}/bench/cluster:1", target.addr());
-    timed(&mut build(&store, &pushed, &["--push"]));
-    let before = stored_blobs(target.storage_dir());
+    measure(&mut build(&store, &pushed, &["--push"]));
+    let before = testkit::registry::stored_blob_sizes(target.storage_dir());
     let changed = push_generated(
         upstream.addr(),
         "bench/image-00:1",
         &[ImageSpec::amd64(&sizes.image_layers, 99_999)],
     );
-    let repush = timed(&mut build(&store, &pushed, &["--push", "--pull", "always"]));
-    let uploaded: u64 = stored_blobs(target.storage_dir())
+    let (repush, _) = measure(&mut build(&store, &pushed, &["--push", "--pull", "always"]));
+    let uploaded: u64 = testkit::registry::stored_blob_sizes(target.storage_dir())
         .iter()
         .filter(|(blob, _)| !before.contains_key(*blob))
         .map(|(_, size)| size)

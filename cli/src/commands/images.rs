@@ -15,11 +15,7 @@ use crate::flags::{
     GlobalArgs, ImagesArgs, InspectArgs, OutputFormat, PullArgs, PushArgs, RmiArgs, TagArgs,
 };
 use crate::progress::{human_bytes, reporter};
-
-/// Annotation holding a ClusterImage's sealer extension.
-const EXTENSION_ANNOTATION: &str = "sealer.image.extension";
-/// Annotation listing the container images a ClusterImage carries.
-const CONTAINER_IMAGES_ANNOTATION: &str = "sealer.image.container.images";
+use engine::metadata::{CONTAINER_IMAGES_ANNOTATION, EXTENSION_ANNOTATION};
 
 fn parse_reference(text: &str) -> Result<Reference> {
     Ok(Reference::parse(text)?)

@@ -659,22 +659,27 @@ async fn add_refuses_archives_it_cannot_read() {
     );
 }
 
-/// One response on a loopback port, for a request of `/files/chart.tgz?v=1`.
-fn serve_once(status: &'static str, body: &'static [u8]) -> String {
+/// One response on a loopback port; the handle of the request line goes into `served`.
+fn serve_once(
+    status: &'static str,
+    body: &'static [u8],
+    served: &mut Vec<std::thread::JoinHandle<String>>,
+) -> String {
     let (url, request) = testkit::http::serve_once(status, body);
-    std::thread::spawn(move || {
-        let line = request.join().unwrap();
-        assert!(line.starts_with("GET /files/chart.tgz?v=1 "), "{line}");
-    });
+    served.push(request);
     url
 }
 
 #[tokio::test]
 async fn add_downloads_urls_and_checks_them() {
+    let mut served = Vec::new();
     let ctx = tempfile::tempdir().unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let body: &[u8] = b"\x1f\x8b not unpacked";
-    let url = format!("{}/files/chart.tgz?v=1", serve_once("200 OK", body));
+    let url = format!(
+        "{}/files/chart.tgz?v=1",
+        serve_once("200 OK", body, &mut served)
+    );
     let mut add = step(
         "ADD",
         vec![Source::Url {
@@ -695,7 +700,10 @@ async fn add_downloads_urls_and_checks_them() {
 
     let wrong = Digest::of(b"something else");
     add.sources = vec![Source::Url {
-        url: format!("{}/files/chart.tgz?v=1", serve_once("200 OK", body)),
+        url: format!(
+            "{}/files/chart.tgz?v=1",
+            serve_once("200 OK", body, &mut served)
+        ),
         checksum: Some(wrong.to_string()),
     }];
     let error = copy_with_scratch(&add, ctx.path(), scratch.path())
@@ -710,7 +718,10 @@ async fn add_downloads_urls_and_checks_them() {
         "{error}"
     );
 
-    let missing = format!("{}/files/chart.tgz?v=1", serve_once("404 Not Found", b"no"));
+    let missing = format!(
+        "{}/files/chart.tgz?v=1",
+        serve_once("404 Not Found", b"no", &mut served)
+    );
     add.sources = vec![Source::Url {
         url: missing.clone(),
         checksum: None,
@@ -725,7 +736,10 @@ async fn add_downloads_urls_and_checks_them() {
     let shown = missing.replace("?v=1", "?***");
     assert!(error.contains(&shown) && error.contains("404"), "{error}");
 
-    let renamed_url = format!("{}/files/chart.tgz?v=1", serve_once("200 OK", body));
+    let renamed_url = format!(
+        "{}/files/chart.tgz?v=1",
+        serve_once("200 OK", body, &mut served)
+    );
     add.sources = vec![Source::Url {
         url: renamed_url,
         checksum: None,
@@ -747,6 +761,10 @@ async fn add_downloads_urls_and_checks_them() {
         .await
         .unwrap_err();
     assert!(matches!(error, CopyError::ChecksumSyntax { .. }), "{error}");
+    for request in served {
+        let line = request.join().unwrap();
+        assert!(line.starts_with("GET /files/chart.tgz?v=1 "), "{line}");
+    }
 }
 
 #[tokio::test]
