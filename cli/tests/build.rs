@@ -840,3 +840,67 @@ fn add_of_a_url_pinned_by_checksum_is_downloaded_once() {
         body
     );
 }
+
+#[test]
+fn type_labels_and_annotations_reach_the_image() {
+    let dir = context(&[("Kubefile", "FROM scratch\nCOPY a a\n"), ("a", "a")]);
+    let root = tempfile::tempdir().unwrap();
+    success(&mut build_lite(
+        root.path(),
+        dir.path(),
+        &[
+            "--type",
+            "app-installer",
+            "--label",
+            "team=platform",
+            "--annotation",
+            "org.example/ticket=42",
+        ],
+    ));
+    let (stdout, _) = success(sealer(root.path()).args(["inspect", "t/x:1"]));
+    let inspected: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(inspected["sealer"]["extension"]["type"], "app-installer");
+    assert_eq!(inspected["config"]["config"]["Labels"]["team"], "platform");
+    assert_eq!(
+        inspected["manifest"]["annotations"]["org.example/ticket"],
+        "42"
+    );
+}
+
+#[test]
+fn image_lists_given_to_the_build_feed_the_scan() {
+    let upstream = Upstream::start(&["docker.io/library/extra:1", "docker.io/library/listed:1"]);
+    let dir = context(&[
+        ("Kubefile", "FROM scratch\nCOPY manifests manifests\n"),
+        (
+            "manifests/imageList",
+            "docker.io/library/listed:1\ndocker.io/library/dropped:1\n",
+        ),
+    ]);
+    let lists = tempfile::tempdir().unwrap();
+    let extra = lists.path().join("extra");
+    let ignored = lists.path().join("ignored");
+    fs::write(&extra, "docker.io/library/extra:1\n").unwrap();
+    fs::write(&ignored, "docker.io/library/dropped:1\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let extra_arg = extra.display().to_string();
+    let ignored_arg = ignored.display().to_string();
+    let (stdout, _) = success(&mut upstream.build(
+        root.path(),
+        "t/lists:1",
+        dir.path(),
+        &[
+            "--image-list",
+            &extra_arg,
+            "--ignored-image-list",
+            &ignored_arg,
+            "-o",
+            "json",
+        ],
+    ));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        summary["platforms"][0]["images"],
+        serde_json::json!(["docker.io/library/extra:1", "docker.io/library/listed:1"])
+    );
+}
