@@ -9,6 +9,7 @@ pub mod caps;
 pub mod exec;
 pub mod file;
 pub mod graph;
+pub mod lower;
 pub mod source;
 
 pub use bollard_buildkit_proto::pb;
