@@ -12,8 +12,11 @@
 //! - [`template_cases`] reads the template case tables and runs them, reporting every failure.
 //! - [`images`] writes test images of seeded random data as OCI layouts (one platform or an
 //!   index of several), for skopeo to push into a test registry.
+//! - [`docker`] reaches the private dockerd 20.10 that `scripts/test` starts (BuildKit builds
+//!   with `/usr/bin/docker`), and pushes the frontend and busybox images those builds use.
 
 pub mod corpus;
+pub mod docker;
 pub mod http;
 pub mod images;
 pub mod registry;
