@@ -245,6 +245,10 @@ fn the_examples_build_push_and_read_back_with_their_images() {
         "v1.32.0"
     );
     assert_eq!(labels["org.opencontainers.image.title"], "hello app");
+    // Docker's exporter drops annotations: the config labels carry the same metadata.
+    for key in ["sealer.image.extension", "sealer.image.container.images"] {
+        assert_eq!(labels[key], manifest["annotations"][key], "{key}");
+    }
 
     // The image's registry directory, served by a stock registry, gives every image with
     // the upstream's digests, by tag and by digest, under its short name.

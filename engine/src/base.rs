@@ -166,9 +166,15 @@ fn local_manifest(
 fn read_image(store: &Store, manifest_digest: &Digest) -> Result<SourceImage, StoreError> {
     let manifest = store.read_manifest(manifest_digest)?;
     let config: ImageConfig = read_json(store, &manifest.config.digest, "image config")?;
-    let extension = annotation_json(&manifest, metadata::EXTENSION_ANNOTATION, manifest_digest)?;
-    let container_images = annotation_json(
+    let extension = metadata_json(
         &manifest,
+        &config,
+        metadata::EXTENSION_ANNOTATION,
+        manifest_digest,
+    )?;
+    let container_images = metadata_json(
+        &manifest,
+        &config,
         metadata::CONTAINER_IMAGES_ANNOTATION,
         manifest_digest,
     )?
@@ -182,20 +188,25 @@ fn read_image(store: &Store, manifest_digest: &Digest) -> Result<SourceImage, St
     })
 }
 
-/// The JSON value of a manifest annotation, when the manifest has it.
-fn annotation_json<T: serde::de::DeserializeOwned>(
+/// The JSON value of a sealer metadata entry: the manifest annotation, else the config label
+/// of the same name (an image built by Docker has no annotations).
+fn metadata_json<T: serde::de::DeserializeOwned>(
     manifest: &Manifest,
-    key: &'static str,
+    config: &ImageConfig,
+    key: &str,
     manifest_digest: &Digest,
 ) -> Result<Option<T>, StoreError> {
-    manifest
-        .annotations
-        .get(key)
+    let place = if manifest.annotations.contains_key(key) {
+        "manifest annotation"
+    } else {
+        "config label"
+    };
+    metadata::sealer_metadata_text(&manifest.annotations, &config.config.labels, key)
         .map(|text| {
             serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-                what: key,
+                what: "image",
                 digest: manifest_digest.clone(),
-                reason: format!("annotation: {e}"),
+                reason: format!("its {place} {key} is not the JSON sealer writes there: {e}"),
             })
         })
         .transpose()
@@ -211,4 +222,136 @@ fn read_json<T: serde::de::DeserializeOwned>(
         digest: digest.clone(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use image::manifest::{OCI_CONFIG, OCI_MANIFEST};
+    use kubefile::plan::{EXTENSION_SCHEMA_VERSION, ImageType, LaunchSpec};
+
+    use super::*;
+    use crate::metadata::{
+        CONTAINER_IMAGES_ANNOTATION, EXTENSION_ANNOTATION, ImagePlatform, container_images_json,
+        extension_json,
+    };
+
+    fn extension(image_type: ImageType) -> ImageExtension {
+        ImageExtension {
+            schema_version: EXTENSION_SCHEMA_VERSION.to_owned(),
+            image_type,
+            applications: Vec::new(),
+            launch: LaunchSpec::default(),
+            env: BTreeMap::from([("NAMESPACE".to_owned(), "demo".to_owned())]),
+        }
+    }
+
+    fn listed(image: &str) -> Vec<ContainerImage> {
+        vec![ContainerImage {
+            image: image.to_owned(),
+            app_name: String::new(),
+            platform: ImagePlatform::from(&Platform::new("linux", "amd64", None)),
+        }]
+    }
+
+    /// Stores an image with these config labels and manifest annotations; returns its digest.
+    fn store_image(
+        store: &Store,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+    ) -> Digest {
+        let mut config = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..ImageConfig::default()
+        };
+        config.config.labels = labels;
+        let config_bytes = serde_json::to_vec(&config).unwrap();
+        store.write_blob(&config_bytes).unwrap();
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_owned()),
+            config: Descriptor::of(OCI_CONFIG, &config_bytes),
+            layers: Vec::new(),
+            annotations,
+        };
+        store
+            .write_blob(&serde_json::to_vec(&manifest).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_base_without_annotations_gives_its_metadata_from_config_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let images = listed("docker.io/library/nginx:1.25");
+        let labels = BTreeMap::from([
+            (
+                EXTENSION_ANNOTATION.to_owned(),
+                extension_json(&extension(ImageType::AppInstaller)),
+            ),
+            (
+                CONTAINER_IMAGES_ANNOTATION.to_owned(),
+                container_images_json(&images).unwrap(),
+            ),
+        ]);
+        let digest = store_image(&store, labels, BTreeMap::new());
+        let image = read_image(&store, &digest).unwrap();
+        assert_eq!(image.extension, Some(extension(ImageType::AppInstaller)));
+        assert_eq!(image.container_images, images);
+        assert_eq!(image.plan_base().extension_env["NAMESPACE"], "demo");
+    }
+
+    #[test]
+    fn annotations_come_before_labels_and_bad_json_names_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let labels = BTreeMap::from([
+            (
+                EXTENSION_ANNOTATION.to_owned(),
+                extension_json(&extension(ImageType::AppInstaller)),
+            ),
+            (
+                CONTAINER_IMAGES_ANNOTATION.to_owned(),
+                container_images_json(&listed("docker.io/library/from-label:1")).unwrap(),
+            ),
+        ]);
+        let annotations = BTreeMap::from([
+            (
+                EXTENSION_ANNOTATION.to_owned(),
+                extension_json(&extension(ImageType::KubeInstaller)),
+            ),
+            (
+                CONTAINER_IMAGES_ANNOTATION.to_owned(),
+                container_images_json(&listed("docker.io/library/annotated:1")).unwrap(),
+            ),
+        ]);
+        let digest = store_image(&store, labels, annotations);
+        let image = read_image(&store, &digest).unwrap();
+        assert_eq!(image.extension, Some(extension(ImageType::KubeInstaller)));
+        assert_eq!(
+            image.container_images,
+            listed("docker.io/library/annotated:1")
+        );
+
+        let labels = BTreeMap::from([(EXTENSION_ANNOTATION.to_owned(), "not json".to_owned())]);
+        let digest = store_image(&store, labels, BTreeMap::new());
+        let message = read_image(&store, &digest).unwrap_err().to_string();
+        assert!(
+            message.contains(&digest.to_string())
+                && message.contains("config label sealer.image.extension"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_base_without_sealer_metadata_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let digest = store_image(&store, BTreeMap::new(), BTreeMap::new());
+        let image = read_image(&store, &digest).unwrap();
+        assert_eq!(image.extension, None);
+        assert!(image.container_images.is_empty());
+    }
 }

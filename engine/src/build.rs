@@ -3,12 +3,10 @@
 //! image, and store the image (one per platform, under an index when there are several).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use image::Digest;
-use image::distribution::StorageIndex;
 use image::layer::{LayerEntry, LayerOptions};
 use image::manifest::{Descriptor, DescriptorPlatform, Index, OCI_INDEX, OCI_MANIFEST};
 use image::progress::{BlobOutcome, Progress};
@@ -23,7 +21,7 @@ use serde::Serialize;
 
 use crate::base::{self, SourceImage};
 use crate::cache::{BuildCache, CachedLayer, KeyBuilder};
-use crate::cache_images::{self, ImageLayerPlan, REGISTRY_DIR, Resolution};
+use crate::cache_images::{self, ImageLayerPlan, Resolution};
 use crate::dockerignore::DockerIgnore;
 use crate::error::BuildError;
 use crate::metadata::{self, BuiltLayer, ContainerImage, ImagePlatform};
@@ -31,6 +29,7 @@ use crate::options::{BuildMode, BuildOptions, PullPolicy};
 use crate::progress::{BuildProgress, StepInfo, StepOutcome};
 use crate::run::RunRequest;
 use crate::sources::{self, SourceRoot};
+use crate::storage_view;
 use crate::view;
 
 /// What a build produced.
@@ -235,6 +234,7 @@ impl Builder<'_> {
             &base.config,
             &plan,
             &self.options.labels,
+            &container_images,
             &layers.built,
             self.options.timestamp,
         );
@@ -440,7 +440,9 @@ impl Builder<'_> {
         );
         let sealerignore = self.options.context.join(".sealerignore");
         if sealerignore.is_file() {
-            scan_options.ignored_image_lists.push(sealerignore);
+            scan_options
+                .ignored_image_lists
+                .push(scan::ListSource::File(sealerignore));
         }
         let report = scan::scan(&DirContext::new(&view), &scan_options);
         for warning in &report.warnings {
@@ -477,7 +479,7 @@ impl Builder<'_> {
         }
         archives.sort();
         archives.dedup();
-        let mut index = storage_index(&view)?;
+        let mut index = storage_view::storage_index(&DirContext::new(&view))?;
         let transfers: Arc<dyn Progress> = self.progress.transfers();
         let platform_name = platform.to_string();
         let refresh = self.options.pull == PullPolicy::Always;
@@ -720,75 +722,6 @@ impl Builder<'_> {
     }
 }
 
-/// The registry content lower layers already hold, from the view's repository links (the view
-/// leaves the blobs out; a link to a layer, config or manifest stands for its blob, which any
-/// storage that serves it holds).
-fn storage_index(view: &Path) -> Result<StorageIndex, BuildError> {
-    let mut index = StorageIndex::new(REGISTRY_DIR);
-    let repositories = view
-        .join(REGISTRY_DIR)
-        .join("docker/registry/v2/repositories");
-    if !repositories.is_dir() {
-        return Ok(index);
-    }
-    let corrupt = |path: &Path, e: image::distribution::StorageError| BuildError::Io {
-        what: format!("reading the base image's registry at {}", path.display()),
-        source: std::io::Error::other(e),
-    };
-    let mut pending = vec![repositories];
-    while let Some(dir) = pending.pop() {
-        let entries =
-            fs::read_dir(&dir).map_err(BuildError::io(format!("reading {}", dir.display())))?;
-        for entry in entries {
-            let entry = entry.map_err(BuildError::io(format!("reading {}", dir.display())))?;
-            let path = entry.path();
-            // Never follow a symlink a base image put there.
-            let kind = entry
-                .file_type()
-                .map_err(BuildError::io(format!("reading {}", path.display())))?;
-            if kind.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let Some(relative) = path
-                .strip_prefix(view)
-                .ok()
-                .and_then(|p| p.to_str())
-                .filter(|_| kind.is_file())
-            else {
-                continue;
-            };
-            let is_link = relative.ends_with("/link");
-            let content = if is_link || index.needs_content(relative) {
-                Some(read_small(&path)?)
-            } else {
-                None
-            };
-            index
-                .observe_path(relative, content.as_deref())
-                .map_err(|e| corrupt(&path, e))?;
-            let linked = is_link
-                && (relative.contains("/_layers/") || relative.contains("/_manifests/revisions/"));
-            if let Some(digest) = content.filter(|_| linked).and_then(|bytes| {
-                std::str::from_utf8(&bytes)
-                    .ok()?
-                    .trim()
-                    .parse::<Digest>()
-                    .ok()
-            }) {
-                let blob = format!(
-                    "{REGISTRY_DIR}/{}",
-                    image::distribution::blob_data_path(&digest)
-                );
-                index
-                    .observe_path(&blob, None)
-                    .map_err(|e| corrupt(&path, e))?;
-            }
-        }
-    }
-    Ok(index)
-}
-
 /// `message` without the site the copy and run errors start with (`COPY at line 2:1: `,
 /// `RUN at line 2:1 (`cmd`) `): the build error names the instruction and its place itself.
 fn without_site(message: &str) -> &str {
@@ -810,17 +743,6 @@ fn without_site(message: &str) -> &str {
     rest.strip_prefix(": ")
         .or_else(|| rest.strip_prefix(' '))
         .unwrap_or(rest)
-}
-
-/// A registry link or marker file: small by nature, so at most 4 KiB is read.
-fn read_small(path: &Path) -> Result<Vec<u8>, BuildError> {
-    let mut content = Vec::new();
-    fs::File::open(path)
-        .and_then(|file| {
-            std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut content)
-        })
-        .map_err(BuildError::io(format!("reading {}", path.display())))?;
-    Ok(content)
 }
 
 /// A step as cache keys see it: everything but where it stands in the Kubefile.

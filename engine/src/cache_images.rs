@@ -110,6 +110,17 @@ pub enum CacheImagesError {
         /// Its image.
         second_digest: Digest,
     },
+    /// The directory an image is fetched into (see [`crate::fetch_to_dir`]) could not be
+    /// written.
+    #[error("{what} {}: {source}; check that the output directory is writable and has room", path.display())]
+    Output {
+        /// What was being done.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A blob of a layer is not in the local store as it should be.
     #[error(
         "image {reference}: blob {digest} at {} {problem}; fetch the image layers before writing them",

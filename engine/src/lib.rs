@@ -7,6 +7,7 @@ pub mod cache;
 pub mod cache_images;
 pub mod dockerignore;
 pub mod error;
+pub mod fetch_to_dir;
 pub mod metadata;
 pub mod options;
 pub mod progress;
@@ -14,6 +15,7 @@ pub mod redact;
 pub mod rootfs;
 pub mod run;
 pub mod sources;
+pub mod storage_view;
 pub mod view;
 
 pub use build::{BuildOutput, PlatformOutput, build};

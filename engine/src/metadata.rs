@@ -1,6 +1,14 @@
 //! The image config and manifest of a built ClusterImage, with the sealer metadata the
 //! original tool reads: the `sealer.image.extension` and `sealer.image.container.images`
 //! manifest annotations and the `cluster.alpha.sealer.io/*` labels.
+//!
+//! The extension and the container image list are also written as config labels of the same
+//! names and the same JSON text: an image exported by Docker (a BuildKit build through the
+//! gateway frontend) carries no manifest annotations, and must still be usable as a base.
+//! These two labels are always the computed ones: a `LABEL sealer.image.extension=...` (or
+//! `--label`) is replaced, and a `sealer.image.container.images` label is dropped when the
+//! image carries no container images. Readers take the annotation first, then the label
+//! ([`sealer_metadata_text`]).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +17,10 @@ use image::manifest::{Descriptor, ImageConfig, Manifest, OCI_CONFIG, OCI_MANIFES
 use kubefile::plan::{BuildPlan, ImageExtension, Platform};
 use serde::{Deserialize, Serialize};
 
-/// Manifest annotation holding the image extension (type, apps, launch, env).
+/// Manifest annotation, and config label, holding the image extension (type, apps, launch,
+/// env).
 pub const EXTENSION_ANNOTATION: &str = "sealer.image.extension";
-/// Manifest annotation listing the container images cached in the image.
+/// Manifest annotation, and config label, listing the container images cached in the image.
 pub const CONTAINER_IMAGES_ANNOTATION: &str = "sealer.image.container.images";
 /// Label the original tool sets by default to the version of the builder.
 pub const VERSION_LABEL: &str = "io.sealer.version";
@@ -70,6 +79,39 @@ pub fn builder_version() -> String {
     format!("sealer-rs {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The JSON text of the extension annotation and label: `extension` with the builder that
+/// wrote it.
+pub fn extension_json(extension: &ImageExtension) -> String {
+    let annotation = ExtensionAnnotation {
+        build_client: BuildClient {
+            sealer_version: builder_version(),
+        },
+        extension,
+    };
+    serde_json::to_string(&annotation).unwrap_or_default()
+}
+
+/// The JSON text of the container image list annotation and label; `None` when the list is
+/// empty (the image then carries neither).
+pub fn container_images_json(container_images: &[ContainerImage]) -> Option<String> {
+    (!container_images.is_empty())
+        .then(|| serde_json::to_string(container_images).unwrap_or_default())
+}
+
+/// The text of a sealer metadata entry (`key` is [`EXTENSION_ANNOTATION`] or
+/// [`CONTAINER_IMAGES_ANNOTATION`]): the manifest annotation, else the config label of the
+/// same name (all an image built by Docker carries).
+pub fn sealer_metadata_text<'a>(
+    annotations: &'a BTreeMap<String, String>,
+    labels: &'a BTreeMap<String, String>,
+    key: &str,
+) -> Option<&'a str> {
+    annotations
+        .get(key)
+        .or_else(|| labels.get(key))
+        .map(String::as_str)
+}
+
 /// One layer of the image being built, with its history line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltLayer {
@@ -82,11 +124,14 @@ pub struct BuiltLayer {
 }
 
 /// The config of the new image: the base config with the plan's env, labels and author, the
-/// platform, the timestamp and the new layers.
+/// platform, the timestamp and the new layers. The labels are the plan's, then
+/// `extra_labels`, then the computed sealer metadata labels (the plan's extension and
+/// `container_images`, see the module documentation), which nothing overrides.
 pub fn image_config(
     base: &ImageConfig,
     plan: &BuildPlan,
     extra_labels: &BTreeMap<String, String>,
+    container_images: &[ContainerImage],
     layers: &[BuiltLayer],
     timestamp: u64,
 ) -> ImageConfig {
@@ -110,6 +155,14 @@ pub fn image_config(
         .entry(VERSION_LABEL.to_owned())
         .or_insert_with(builder_version);
     labels.extend(extra_labels.clone());
+    labels.insert(
+        EXTENSION_ANNOTATION.to_owned(),
+        extension_json(&plan.extension),
+    );
+    match container_images_json(container_images) {
+        Some(text) => labels.insert(CONTAINER_IMAGES_ANNOTATION.to_owned(), text),
+        None => labels.remove(CONTAINER_IMAGES_ANNOTATION),
+    };
     config.config.labels = labels;
     config
         .rootfs
@@ -134,21 +187,9 @@ pub fn image_manifest(
     extra_annotations: &BTreeMap<String, String>,
 ) -> Manifest {
     let mut annotations = BTreeMap::new();
-    let extension = ExtensionAnnotation {
-        build_client: BuildClient {
-            sealer_version: builder_version(),
-        },
-        extension,
-    };
-    annotations.insert(
-        EXTENSION_ANNOTATION.to_owned(),
-        serde_json::to_string(&extension).unwrap_or_default(),
-    );
-    if !container_images.is_empty() {
-        annotations.insert(
-            CONTAINER_IMAGES_ANNOTATION.to_owned(),
-            serde_json::to_string(container_images).unwrap_or_default(),
-        );
+    annotations.insert(EXTENSION_ANNOTATION.to_owned(), extension_json(extension));
+    if let Some(text) = container_images_json(container_images) {
+        annotations.insert(CONTAINER_IMAGES_ANNOTATION.to_owned(), text);
     }
     annotations.extend(extra_annotations.clone());
     Manifest {
@@ -198,6 +239,75 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    fn plan(kubefile: &str) -> BuildPlan {
+        let context = kubefile::context::MemoryContext::new();
+        let options = kubefile::plan::PlanOptions::new(&context);
+        let planned =
+            kubefile::parse_and_plan(&kubefile::SourceFile::new("Kubefile", kubefile), &options);
+        planned.plan.expect("the test Kubefile plans")
+    }
+
+    fn nginx() -> ContainerImage {
+        ContainerImage {
+            image: "docker.io/library/nginx:1.25".into(),
+            app_name: String::new(),
+            platform: ImagePlatform::from(&Platform::new("linux", "amd64", None)),
+        }
+    }
+
+    #[test]
+    fn the_config_carries_the_sealer_metadata_as_labels_equal_to_the_annotations() {
+        let plan = plan("FROM scratch\nLABEL team=platform\nENV NAMESPACE=demo\n");
+        let images = [nginx()];
+        let config = image_config(
+            &ImageConfig::default(),
+            &plan,
+            &BTreeMap::new(),
+            &images,
+            &[],
+            0,
+        );
+        let manifest = image_manifest(
+            b"{}",
+            Vec::new(),
+            &plan.extension,
+            &images,
+            &BTreeMap::new(),
+        );
+        let labels = &config.config.labels;
+        assert_eq!(labels["team"], "platform");
+        for key in [EXTENSION_ANNOTATION, CONTAINER_IMAGES_ANNOTATION] {
+            assert_eq!(labels[key], manifest.annotations[key], "{key}");
+        }
+        let extension: ImageExtension =
+            serde_json::from_str(&labels[EXTENSION_ANNOTATION]).unwrap();
+        assert_eq!(extension, plan.extension);
+        assert_eq!(extension.env["NAMESPACE"], "demo");
+    }
+
+    #[test]
+    fn user_labels_never_override_the_computed_sealer_metadata() {
+        let plan = plan(
+            "FROM scratch\nLABEL sealer.image.extension=mine sealer.image.container.images=[]\n",
+        );
+        let extra = BTreeMap::from([(EXTENSION_ANNOTATION.to_owned(), "flag".to_owned())]);
+        let config = image_config(&ImageConfig::default(), &plan, &extra, &[], &[], 0);
+        let labels = &config.config.labels;
+        assert_eq!(
+            labels[EXTENSION_ANNOTATION],
+            extension_json(&plan.extension)
+        );
+        assert!(
+            !labels.contains_key(CONTAINER_IMAGES_ANNOTATION),
+            "no images, no list: {labels:?}"
+        );
+        let config = image_config(&ImageConfig::default(), &plan, &extra, &[nginx()], &[], 0);
+        assert_eq!(
+            config.config.labels[CONTAINER_IMAGES_ANNOTATION],
+            container_images_json(&[nginx()]).unwrap()
+        );
     }
 
     #[test]

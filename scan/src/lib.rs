@@ -5,7 +5,7 @@
 //! view of image layers) and looks in:
 //! - `manifests/` (recursively): `.yaml`, `.yml`, `.json` files as Kubernetes objects, and
 //!   `.tmpl` files rendered with the build's environment ([`sources::manifests`]);
-//! - `manifests/imageList` and `--image-list` files ([`sources::image_list`]);
+//! - `manifests/imageList` and `--image-list` lists, files or texts ([`sources::image_list`]);
 //! - `charts/` and chart apps under `application/apps/`, rendered with the user's values;
 //!   other apps are scanned like manifests ([`sources::charts`]);
 //! - `images/`: docker-save and OCI archives, listed, not loaded ([`sources::archives`]).
@@ -26,7 +26,7 @@ pub mod sources;
 use kubefile::context::{ContextView, EntryKind, join};
 
 pub use ignore::IgnoreList;
-pub use options::{ChartValues, ScanOptions};
+pub use options::{ChartValues, ListSource, ScanOptions};
 pub use report::{
     Collector, DiscoveredImage, IgnoredImage, ObjectRef, Provenance, ScanReport, SourceKind,
     Warning, WarningKind,
@@ -54,11 +54,10 @@ pub fn scan(view: &dyn ContextView, options: &ScanOptions) -> ScanReport {
     {
         sources::image_list::scan_text(IMAGE_LIST, &text, &mut out);
     }
-    for file in &options.image_lists {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => sources::image_list::scan_text(&name, &text, &mut out),
-            Err(e) => out.warn(WarningKind::Unreadable, &name, None, e.to_string()),
+    for list in &options.image_lists {
+        match list.read() {
+            Ok(text) => sources::image_list::scan_text(&list.name(), &text, &mut out),
+            Err(e) => out.warn(WarningKind::Unreadable, &list.name(), None, e.to_string()),
         }
     }
     sources::charts::scan_dir(view, CHARTS_DIR, options, &mut out);
@@ -88,11 +87,10 @@ pub fn scan(view: &dyn ContextView, options: &ScanOptions) -> ScanReport {
     {
         ignore.add_text(SEALERIGNORE, &text, &mut out);
     }
-    for file in &options.ignored_image_lists {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => ignore.add_text(&name, &text, &mut out),
-            Err(e) => out.warn(WarningKind::Unreadable, &name, None, e.to_string()),
+    for list in &options.ignored_image_lists {
+        match list.read() {
+            Ok(text) => ignore.add_text(&list.name(), &text, &mut out),
+            Err(e) => out.warn(WarningKind::Unreadable, &list.name(), None, e.to_string()),
         }
     }
     let mut report = out.finish();
@@ -130,4 +128,70 @@ pub fn scan_chart(
     let mut out = Collector::new();
     sources::charts::scan_chart(path, input, options, &mut out);
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use kubefile::context::MemoryContext;
+
+    use super::*;
+
+    #[test]
+    fn lists_given_as_texts_feed_and_filter_the_scan_under_their_names() {
+        let view = MemoryContext::new()
+            .with_content("manifests/imageList", "nginx:1.27\nredis:7\n")
+            .with_content(".sealerignore", "redis:7\n");
+        let missing = std::path::PathBuf::from("/nonexistent/sealer-scan-test/list.txt");
+        let options = ScanOptions {
+            image_lists: vec![
+                ListSource::Text {
+                    name: "extra-list".into(),
+                    text: "# comment\nbusybox:1\nalpine:3\n".into(),
+                },
+                ListSource::File(missing.clone()),
+            ],
+            ignored_image_lists: vec![ListSource::Text {
+                name: "context/.sealerignore".into(),
+                text: "alpine:3\n".into(),
+            }],
+            ..ScanOptions::default()
+        };
+        let report = scan(&view, &options);
+        assert_eq!(
+            report.references(),
+            [
+                "docker.io/library/busybox:1",
+                "docker.io/library/nginx:1.27"
+            ]
+        );
+        let busybox = &report.images[0];
+        assert_eq!(busybox.sources[0].kind, SourceKind::ImageList);
+        assert_eq!(busybox.sources[0].file, "extra-list");
+        assert_eq!(busybox.sources[0].line, Some(2));
+        let origins: Vec<(String, String)> = report
+            .ignored
+            .iter()
+            .map(|i| (i.reference.to_string(), i.origin.clone()))
+            .collect();
+        assert_eq!(
+            origins,
+            [
+                (
+                    "docker.io/library/alpine:3".to_owned(),
+                    "context/.sealerignore:1".to_owned()
+                ),
+                (
+                    "docker.io/library/redis:7".to_owned(),
+                    ".sealerignore:1".to_owned()
+                ),
+            ]
+        );
+        let unreadable: Vec<&Warning> = report
+            .warnings
+            .iter()
+            .filter(|w| w.kind == WarningKind::Unreadable)
+            .collect();
+        assert_eq!(unreadable.len(), 1, "{:?}", report.warnings);
+        assert_eq!(unreadable[0].file, missing.display().to_string());
+    }
 }

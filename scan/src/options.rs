@@ -1,7 +1,9 @@
 //! What a scan is told besides the context: extra and ignored image lists, the environment
 //! for `.tmpl` files, per-chart values, and parser limits.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::io;
 use std::path::PathBuf;
 
 use kyaml::Limits;
@@ -27,14 +29,52 @@ pub struct ChartValues {
     pub set_string: Vec<String>,
 }
 
+/// An image list or ignore list given besides the context: a file on the host, or a text
+/// (one reference per line either way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListSource {
+    /// A file read from disk when the scan runs.
+    File(PathBuf),
+    /// A text already read (from a BuildKit context, a request, ...).
+    Text {
+        /// What provenance and warnings call it (`.sealerignore`, a file name).
+        name: String,
+        /// The list.
+        text: String,
+    },
+}
+
+impl ListSource {
+    /// What provenance and warnings call the list: the file's path, or the text's name.
+    pub fn name(&self) -> Cow<'_, str> {
+        match self {
+            ListSource::File(path) => path.to_string_lossy(),
+            ListSource::Text { name, .. } => Cow::Borrowed(name),
+        }
+    }
+
+    /// The list's text (a file is read now).
+    pub fn read(&self) -> io::Result<Cow<'_, str>> {
+        match self {
+            ListSource::File(path) => std::fs::read_to_string(path).map(Cow::Owned),
+            ListSource::Text { text, .. } => Ok(Cow::Borrowed(text)),
+        }
+    }
+}
+
+impl From<PathBuf> for ListSource {
+    fn from(path: PathBuf) -> Self {
+        ListSource::File(path)
+    }
+}
+
 /// Options of [`crate::scan`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanOptions {
-    /// Extra image list files (`--image-list`), read from disk.
-    pub image_lists: Vec<PathBuf>,
-    /// Ignore lists (`--ignored-image-list`), read from disk, besides the context's
-    /// `.sealerignore`.
-    pub ignored_image_lists: Vec<PathBuf>,
+    /// Extra image lists (`--image-list`).
+    pub image_lists: Vec<ListSource>,
+    /// Ignore lists (`--ignored-image-list`), besides the `.sealerignore` of the scanned view.
+    pub ignored_image_lists: Vec<ListSource>,
     /// Variables for `.tmpl` manifests (`{{ .Name }}`).
     pub env: BTreeMap<String, String>,
     /// Values per chart, keyed by the chart's name (Chart.yaml `name`) or its context path

@@ -191,8 +191,11 @@ fn whole_context_with_ignore_lists() {
         .with_content("images/d.tar", docker)
         .with_content(".sealerignore", "busybox:1\nalpine:3 # not needed\n");
     let options = ScanOptions {
-        image_lists: vec![list_file.clone(), dir.path().join("missing.txt")],
-        ignored_image_lists: vec![ignore_file],
+        image_lists: vec![
+            list_file.clone().into(),
+            dir.path().join("missing.txt").into(),
+        ],
+        ignored_image_lists: vec![ignore_file.into()],
         env: BTreeMap::from([("Registry".to_owned(), "sea.hub:5000".to_owned())]),
         ..ScanOptions::default()
     };

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use image::manifest::{ImageConfig, is_index};
+use image::manifest::{ImageConfig, Manifest, is_index};
 use image::registry::{self, PullOptions};
 use image::store::{Store, StoredImage};
 use image::{Digest, Reference};
@@ -15,7 +15,7 @@ use crate::flags::{
     GlobalArgs, ImagesArgs, InspectArgs, OutputFormat, PullArgs, PushArgs, RmiArgs, TagArgs,
 };
 use crate::progress::{human_bytes, reporter};
-use engine::metadata::{CONTAINER_IMAGES_ANNOTATION, EXTENSION_ANNOTATION};
+use engine::metadata::{CONTAINER_IMAGES_ANNOTATION, EXTENSION_ANNOTATION, sealer_metadata_text};
 
 fn parse_reference(text: &str) -> Result<Reference> {
     Ok(Reference::parse(text)?)
@@ -168,10 +168,11 @@ fn json_blob(store: &Store, digest: &Digest) -> Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("blob {digest} is not JSON"))
 }
 
-/// The sealer metadata of a manifest: parsed annotations and the sealer labels of the config.
-fn sealer_metadata(manifest: &Value, config: &ImageConfig) -> Value {
+/// The sealer metadata of a manifest: parsed annotations (or the config labels of the same
+/// names, for an image built by Docker) and the sealer labels of the config.
+fn sealer_metadata(manifest: &Manifest, config: &ImageConfig) -> Value {
     let annotation = |key: &str| {
-        manifest["annotations"][key].as_str().map(|text| {
+        sealer_metadata_text(&manifest.annotations, &config.config.labels, key).map(|text| {
             serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()))
         })
     };
@@ -200,7 +201,7 @@ fn inspect_manifest(store: &Store, digest: &Digest) -> Result<Value> {
         "platform": format!("{}/{}{}", config.os, config.architecture, config.variant.as_ref().map(|v| format!("/{v}")).unwrap_or_default()),
         "manifest": manifest,
         "config": serde_json::from_slice::<Value>(&config_bytes)?,
-        "sealer": sealer_metadata(&json_blob(store, digest)?, &config),
+        "sealer": sealer_metadata(&parsed, &config),
     }))
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use kubefile::context::DirContext;
-use scan::{ChartValues, ScanOptions, ScanReport};
+use scan::{ChartValues, ListSource, ScanOptions, ScanReport};
 
 use crate::flags::{ImagesArgs, OutputFormat, ScanArgs};
 
@@ -65,11 +65,16 @@ pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions> {
         }
     }
     Ok(ScanOptions {
-        image_lists: args.image_lists.clone(),
-        ignored_image_lists: args.ignored_image_lists.clone(),
+        image_lists: lists(&args.image_lists),
+        ignored_image_lists: lists(&args.ignored_image_lists),
         chart_values,
         ..ScanOptions::default()
     })
+}
+
+/// List files given as flags, read when the scan runs.
+fn lists(files: &[PathBuf]) -> Vec<ListSource> {
+    files.iter().cloned().map(ListSource::File).collect()
 }
 
 /// `CHART.KEY=VALUE` → (`CHART`, `KEY=VALUE`); the chart is everything before the first dot.
