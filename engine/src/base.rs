@@ -34,13 +34,7 @@ impl SourceImage {
     pub fn scratch(platform: &Platform) -> Self {
         SourceImage {
             manifest_digest: None,
-            manifest: Manifest {
-                schema_version: 2,
-                media_type: None,
-                config: Descriptor::of(image::manifest::OCI_CONFIG, b"{}"),
-                layers: Vec::new(),
-                annotations: std::collections::BTreeMap::new(),
-            },
+            manifest: empty_manifest(),
             config: ImageConfig {
                 architecture: platform.architecture.clone(),
                 os: platform.os.clone(),
@@ -81,6 +75,23 @@ impl SourceImage {
                 .map(|e| e.env.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// An image known only by its config (as BuildKit resolves one): its sealer metadata
+    /// comes from the config labels; the manifest is left empty.
+    pub fn from_config(config: ImageConfig) -> Result<Self, String> {
+        let manifest = empty_manifest();
+        let extension = metadata_value(&manifest, &config, metadata::EXTENSION_ANNOTATION)?;
+        let container_images =
+            metadata_value(&manifest, &config, metadata::CONTAINER_IMAGES_ANNOTATION)?
+                .unwrap_or_default();
+        Ok(SourceImage {
+            manifest_digest: None,
+            manifest,
+            config,
+            extension,
+            container_images,
+        })
     }
 
     /// The layers, lowest first.
@@ -196,6 +207,19 @@ fn metadata_json<T: serde::de::DeserializeOwned>(
     key: &str,
     manifest_digest: &Digest,
 ) -> Result<Option<T>, StoreError> {
+    metadata_value(manifest, config, key).map_err(|reason| StoreError::Corrupt {
+        what: "image",
+        digest: manifest_digest.clone(),
+        reason,
+    })
+}
+
+/// [`metadata_json`]'s lookup; the error says which entry is not valid JSON.
+fn metadata_value<T: serde::de::DeserializeOwned>(
+    manifest: &Manifest,
+    config: &ImageConfig,
+    key: &str,
+) -> Result<Option<T>, String> {
     let place = if manifest.annotations.contains_key(key) {
         "manifest annotation"
     } else {
@@ -203,13 +227,21 @@ fn metadata_json<T: serde::de::DeserializeOwned>(
     };
     metadata::sealer_metadata_text(&manifest.annotations, &config.config.labels, key)
         .map(|text| {
-            serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-                what: "image",
-                digest: manifest_digest.clone(),
-                reason: format!("its {place} {key} is not the JSON sealer writes there: {e}"),
-            })
+            serde_json::from_str(text)
+                .map_err(|e| format!("its {place} {key} is not the JSON sealer writes there: {e}"))
         })
         .transpose()
+}
+
+/// The manifest of an image without layers.
+fn empty_manifest() -> Manifest {
+    Manifest {
+        schema_version: 2,
+        media_type: None,
+        config: Descriptor::of(image::manifest::OCI_CONFIG, b"{}"),
+        layers: Vec::new(),
+        annotations: std::collections::BTreeMap::new(),
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(

@@ -24,7 +24,7 @@ use crate::cache::{BuildCache, CachedLayer, KeyBuilder};
 use crate::cache_images::{self, ImageLayerPlan, Resolution};
 use crate::dockerignore::DockerIgnore;
 use crate::error::BuildError;
-use crate::metadata::{self, BuiltLayer, ContainerImage, ImagePlatform};
+use crate::metadata::{self, BuiltLayer, ContainerImage};
 use crate::options::{BuildMode, BuildOptions, PullPolicy};
 use crate::progress::{BuildProgress, StepInfo, StepOutcome};
 use crate::run::RunRequest;
@@ -448,37 +448,12 @@ impl Builder<'_> {
         for warning in &report.warnings {
             self.progress.message(&format!("warning: {warning}"));
         }
-        let mut pulled = Vec::new();
-        let mut archives = Vec::new();
-        let mut listed = Vec::new();
-        for image in &report.images {
-            let mut from_registry = false;
-            let mut app_name = String::new();
-            for source in &image.sources {
-                if source.kind == scan::SourceKind::Archive {
-                    archives.push(view.join(&source.file));
-                } else {
-                    from_registry = true;
-                }
-                if let Some(app) = source
-                    .file
-                    .strip_prefix(&format!("{}/", kubefile::plan::APPS_ROOT))
-                    .and_then(|rest| rest.split('/').next())
-                {
-                    app.clone_into(&mut app_name);
-                }
-            }
-            if from_registry {
-                pulled.push(image.reference.clone());
-            }
-            listed.push(ContainerImage {
-                image: image.reference.to_string(),
-                app_name,
-                platform: ImagePlatform::from(platform),
-            });
-        }
-        archives.sort();
-        archives.dedup();
+        let cache_images::ScannedImages {
+            pulled,
+            archives,
+            listed,
+        } = cache_images::ScannedImages::new(&report, platform);
+        let archives: Vec<PathBuf> = archives.iter().map(|path| view.join(path)).collect();
         let mut index = storage_view::storage_index(&DirContext::new(&view))?;
         let transfers: Arc<dyn Progress> = self.progress.transfers();
         let platform_name = platform.to_string();
@@ -696,18 +671,7 @@ impl Builder<'_> {
     /// The first line of the instruction at `location`, for progress and history, without
     /// the secrets a URL in it may carry.
     fn instruction_text(&self, location: Location) -> String {
-        let line = crate::redact::redact_urls(self.file.line_text(location.line).trim());
-        let line = line.as_str();
-        let mut text: String = line
-            .trim_end_matches('\\')
-            .trim_end()
-            .chars()
-            .take(120)
-            .collect();
-        if text.len() < line.len() {
-            text.push_str(" ...");
-        }
-        text
+        crate::redact::instruction_text(self.file.line_text(location.line))
     }
 
     /// An error of the instruction at `location`.

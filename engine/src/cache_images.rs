@@ -32,6 +32,7 @@ use image::{Digest, Reference};
 use kubefile::plan::Platform;
 
 use crate::cache::KeyBuilder;
+use crate::metadata::{ContainerImage, ImagePlatform};
 
 /// Where the registry storage lives in a ClusterImage's rootfs.
 pub const REGISTRY_DIR: &str = "registry";
@@ -286,6 +287,59 @@ pub fn plan_archive_layers(
         }
     }
     Ok(plans)
+}
+
+/// What a scan found, sorted for caching: the images to fetch from registries, the image
+/// archives of the rootfs, and the entries of the image's container image list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedImages {
+    /// Images named outside archives, fetched from their registries.
+    pub pulled: Vec<Reference>,
+    /// Rootfs-relative paths of the archives images were found in, sorted, each once.
+    pub archives: Vec<String>,
+    /// Every image, with the app whose files name it and the platform.
+    pub listed: Vec<ContainerImage>,
+}
+
+impl ScannedImages {
+    /// Sorts the images of `report` (a scan of the rootfs) for `platform`.
+    pub fn new(report: &scan::ScanReport, platform: &Platform) -> Self {
+        let mut scanned = ScannedImages {
+            pulled: Vec::new(),
+            archives: Vec::new(),
+            listed: Vec::new(),
+        };
+        let apps_prefix = format!("{}/", kubefile::plan::APPS_ROOT);
+        for image in &report.images {
+            let mut from_registry = false;
+            let mut app_name = String::new();
+            for source in &image.sources {
+                if source.kind == scan::SourceKind::Archive {
+                    scanned.archives.push(source.file.clone());
+                } else {
+                    from_registry = true;
+                }
+                if let Some(app) = source
+                    .file
+                    .strip_prefix(&apps_prefix)
+                    .and_then(|rest| rest.split('/').next())
+                {
+                    app.clone_into(&mut app_name);
+                }
+            }
+            if from_registry {
+                scanned.pulled.push(image.reference.clone());
+            }
+            scanned.listed.push(ContainerImage {
+                image: image.reference.to_string(),
+                app_name,
+                platform: ImagePlatform::from(platform),
+            });
+        }
+        scanned.archives.sort();
+        scanned.archives.dedup();
+        scanned
+    }
 }
 
 /// Downloads the new blobs of every plan into the store, each once, `client.options().jobs`

@@ -9,6 +9,22 @@ pub fn redact_urls(text: &str) -> String {
         .join(" ")
 }
 
+/// A Kubefile line as progress output shows it: trimmed, without a trailing `\`, at most
+/// 120 characters (then ` ...`), with URLs redacted.
+pub fn instruction_text(line: &str) -> String {
+    let line = redact_urls(line.trim());
+    let mut text: String = line
+        .trim_end_matches('\\')
+        .trim_end()
+        .chars()
+        .take(120)
+        .collect();
+    if text.len() < line.len() {
+        text.push_str(" ...");
+    }
+    text
+}
+
 fn redact_word(word: &str) -> String {
     let Some(scheme_end) = word.find("://") else {
         return word.to_owned();

@@ -31,14 +31,10 @@ pub enum FrontendError {
         /// The file name.
         name: String,
     },
-    /// Planning and lowering the Kubefile is not part of this build of the frontend.
-    #[error(
-        "read `{name}` ({size} bytes), but this frontend build cannot build Kubefiles through BuildKit yet"
-    )]
-    BuildUnavailable {
-        /// The build file name.
-        name: String,
-        /// Its size.
-        size: usize,
-    },
+    /// The Kubefile cannot be built; the message names the file, line and column.
+    #[error("{0}")]
+    Kubefile(String),
+    /// The build failed; the message says where and why.
+    #[error("{0}")]
+    Build(String),
 }

@@ -2,7 +2,9 @@
 //! `BUILDKIT_SYNTAX` build argument) inside the daemon, where it talks to BuildKit's gateway
 //! over stdin/stdout, reads the Kubefile and the build context, and returns the image.
 
+pub mod build;
 pub mod error;
+pub mod fetch;
 pub mod gateway;
 pub mod opts;
 pub mod stdio;
@@ -61,10 +63,8 @@ async fn build(
     let pong = gateway.ping().await?;
     let options = options?;
     let build_file = load_build_file(gateway, &options, &pong.llb_caps).await?;
-    Err(FrontendError::BuildUnavailable {
-        name: build_file.name,
-        size: build_file.text.len(),
-    })
+    let built = build::build(gateway, &options, &pong, build_file).await?;
+    Ok((built.rootfs, built.metadata))
 }
 
 /// Solves the build-file local (only the build file and its `.dockerignore` are

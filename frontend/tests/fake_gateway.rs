@@ -389,6 +389,8 @@ fn build_file_fake() -> FakeGateway {
                 "source.local.followpaths",
                 "source.local.sessionid",
                 "source.local.sharedkeyhint",
+                "source.local.excludepatterns",
+                "file.base",
             ]
             .into_iter()
             .map(cap)
@@ -401,13 +403,20 @@ fn build_file_fake() -> FakeGateway {
 }
 
 #[tokio::test]
-async fn gateway_mode_reads_the_build_file_and_returns_one_answer() {
-    let fake = build_file_fake();
+async fn gateway_mode_builds_a_kubefile_and_returns_the_rootfs_with_its_config() {
+    let fake = build_file_fake()
+        .with_solve_result("ctx")
+        .with_solve_result("rootfs")
+        .with_solve_result("final")
+        .with_file("ctx", "manifests/app.yaml", "kind: ConfigMap\n")
+        .with_file("rootfs", "manifests/app.yaml", "kind: ConfigMap\n");
     let gateway = fake.start().await;
-    let options = FrontendOptions::from_pairs(["filename=Kubefile"]).map(|mut options| {
-        options.session_id = "ses29158".to_owned();
-        options
-    });
+    let options = FrontendOptions::from_pairs(["filename=Kubefile", "label:team=infra"]).map(
+        |mut options| {
+            options.session_id = "ses29158".to_owned();
+            options
+        },
+    );
     frontend::serve(&gateway, options).await.unwrap();
 
     let state = fake.state();
@@ -427,15 +436,71 @@ async fn gateway_mode_reads_the_build_file_and_returns_one_answer() {
         .reads
         .iter()
         .map(|read| read.file_path.as_str())
+        .take(2)
         .collect();
     assert_eq!(read, ["Kubefile", "Kubefile.dockerignore"]);
-    let error = state.returned.clone().unwrap().error.unwrap();
-    assert_eq!(error.code, 2);
+
+    // The context is sent without what Kubefile.dockerignore excludes.
+    let context = state.solves[1].definition.clone().unwrap();
+    let context_op = <pb::Op as prost::Message>::decode(context.def[0].as_slice()).unwrap();
+    let Some(pb::op::Op::Source(source)) = context_op.op else {
+        panic!("the context is a source op")
+    };
+    assert_eq!(source.identifier, "local://context");
+    assert_eq!(source.attrs["local.excludepatterns"], r#"["*.secret"]"#);
+
+    // The COPY is one FileOp on scratch, named after its Kubefile line.
+    let rootfs = state.solves[2].definition.clone().unwrap();
+    let copy_names: Vec<&str> = rootfs
+        .metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname").map(String::as_str))
+        .collect();
+    assert!(copy_names.contains(&"[1/1] COPY . ."), "{copy_names:?}");
+
+    let answer = state.returned.clone().unwrap();
+    assert!(answer.error.is_none(), "{:?}", answer.error);
+    let result = answer.result.unwrap();
+    let Some(result::Result::Ref(reference)) = result.result else {
+        panic!("one ref")
+    };
+    assert_eq!(reference.id, "final");
+    let config: serde_json::Value =
+        serde_json::from_slice(&result.metadata["containerimage.config"]).unwrap();
+    assert_eq!(config["config"]["Labels"]["team"], "infra");
     assert!(
-        error.message.contains("read `Kubefile` (22 bytes)"),
-        "{}",
-        error.message
+        config["config"]["Labels"]["sealer.image.extension"]
+            .as_str()
+            .unwrap()
+            .contains("kube-installer"),
+        "{config}"
     );
+}
+
+#[tokio::test]
+async fn kubefile_errors_return_with_their_line() {
+    let fake = build_file_fake()
+        .with_file(
+            "df",
+            "Kubefile",
+            "FROM scratch\nCOPY missing.yaml manifests/\n",
+        )
+        .with_solve_result("ctx")
+        .with_ref("ctx");
+    let gateway = fake.start().await;
+    frontend::serve(&gateway, FrontendOptions::from_pairs(["filename=Kubefile"]))
+        .await
+        .unwrap();
+    let message = fake
+        .state()
+        .returned
+        .clone()
+        .unwrap()
+        .error
+        .unwrap()
+        .message;
+    assert!(message.contains("Kubefile:2:"), "{message}");
+    assert!(message.contains("missing.yaml"), "{message}");
 }
 
 #[tokio::test]

@@ -56,12 +56,7 @@ pub fn registry_client(global: &GlobalArgs) -> Result<RegistryClient> {
     let mirrors = global
         .registry_mirrors
         .iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((source, mirror)) if !source.is_empty() && !mirror.is_empty() => {
-                Ok((source.to_owned(), mirror.to_owned()))
-            }
-            _ => anyhow::bail!("--registry-mirror {entry}: expected SOURCE=MIRROR"),
-        })
+        .map(|entry| image::registry::parse_mirror(entry).map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
     Ok(RegistryClient::new(RegistryOptions {
         insecure_registries: global.insecure_registries.clone(),

@@ -104,6 +104,19 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+/// A `SOURCE=MIRROR` pull mirror (`--registry-mirror`) as a [`RegistryOptions::mirrors`]
+/// entry.
+pub fn parse_mirror(entry: &str) -> Result<(String, String), String> {
+    match entry.split_once('=') {
+        Some((source, mirror)) if !source.is_empty() && !mirror.is_empty() => {
+            Ok((source.to_owned(), mirror.to_owned()))
+        }
+        _ => Err(format!(
+            "registry mirror `{entry}`: expected SOURCE=MIRROR, such as docker.io=127.0.0.1:5000"
+        )),
+    }
+}
+
 /// How to reach registries.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {

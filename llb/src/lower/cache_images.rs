@@ -27,8 +27,10 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub struct FetchInputs<'a> {
     /// The frontend image's root filesystem (the image the build runs as its frontend).
     pub frontend: &'a Output,
-    /// The platform of the build (the images are fetched for it).
+    /// The platform the fetch steps run on (the worker's: the frontend binary's).
     pub platform: &'a pb::Platform,
+    /// The platform the images are fetched for (the image being built).
+    pub image_platform: &'a pb::Platform,
     /// `SOURCE=MIRROR` registry mirrors passed to the fetcher.
     pub mirrors: &'a [String],
     /// The client allowed host networking (`force-network-mode=host`): registries on the
@@ -58,7 +60,7 @@ pub fn fetch_step(graph: &mut Graph, source: FetchSource<'_>, inputs: &FetchInpu
         "/run".to_owned(),
         SUBCOMMAND.to_owned(),
         "--platform".to_owned(),
-        platform_text(inputs.platform),
+        platform_text(inputs.image_platform),
         "--out".to_owned(),
         FETCH_OUT.to_owned(),
     ];
@@ -217,7 +219,8 @@ mod tests {
         let mirrors = ["registry.k8s.io=127.0.0.1:5000".to_owned()];
         let inputs = FetchInputs {
             frontend: &frontend,
-            platform: &platform,
+            platform: &pb::Platform::default(),
+            image_platform: &platform,
             mirrors: &mirrors,
             network_host: true,
             ignore_cache: true,
@@ -280,6 +283,7 @@ mod tests {
         let inputs = FetchInputs {
             frontend: &frontend,
             platform: &platform,
+            image_platform: &platform,
             mirrors: &[],
             network_host: false,
             ignore_cache: false,

@@ -1,0 +1,495 @@
+//! The BuildKit frontend against Docker 20.10's embedded BuildKit (`scripts/dockerd`): the
+//! examples built by `docker build` equal those the embedded engine builds, errors show their
+//! Kubefile line, unchanged builds are cached, and RUN works in a run image.
+//!
+//! Every test shares one loopback registry, holding the frontend image (built from the static
+//! binary `SEALER_TEST_FRONTEND_BIN`), stand-ins for the upstream images the examples name,
+//! and the images the tests build on.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest as _, Sha256};
+use testkit::docker::{self, Dockerd};
+use testkit::images::{ImageSpec, push_generated, seed_of};
+use testkit::registry::Registry;
+
+/// What every test needs: the daemon, the shared registry and the frontend image in it.
+struct Setup {
+    dockerd: Dockerd,
+    registry: Arc<Registry>,
+    frontend: String,
+}
+
+/// The frontend image pushed to each registry address. The shared registry is a new one once
+/// every test has dropped the last, so what was pushed is remembered per address.
+static FRONTENDS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+/// The upstream stand-ins pushed, as `ADDRESS/REFERENCE`.
+static SEEDED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The setup, or `None` when the test is skipped (outside CI, without dockerd).
+fn setup() -> Option<Setup> {
+    let dockerd = Dockerd::from_env()?;
+    let bin = docker::frontend_bin_from_env()?;
+    let registry = docker::shared_registry();
+    let frontend = FRONTENDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(registry.addr().to_owned())
+        .or_insert_with(|| docker::frontend_image(&bin, &registry, "sealer-frontend:test"))
+        .clone();
+    Some(Setup {
+        dockerd,
+        registry,
+        frontend,
+    })
+}
+
+impl Setup {
+    /// Pushes a generated stand-in for each upstream reference (`registry.k8s.io/pause:3.10`
+    /// under `pause:3.10`), once per registry.
+    fn seed(&self, references: &[&str]) {
+        let mut seeded = SEEDED.lock().unwrap_or_else(PoisonError::into_inner);
+        for reference in references {
+            let key = format!("{}/{reference}", self.registry.addr());
+            if !seeded.contains(&key) {
+                let spec = ImageSpec::amd64(&[20_000, 3_000], seed_of(reference));
+                push_generated(self.registry.addr(), mirror_path(reference), &[spec]);
+                seeded.push(key);
+            }
+        }
+    }
+
+    /// The mirrors of docker.io and registry.k8s.io, as the frontend's build arg lists them.
+    fn mirrors(&self) -> String {
+        format!("docker.io={0},registry.k8s.io={0}", self.registry.addr())
+    }
+
+    /// `docker build` of `context` (its Kubefile) tagged `tag`, with host networking, the
+    /// mirrors and `args`; returns the output, successful or not.
+    fn docker_build(&self, context: &Path, tag: &str, args: &[&str]) -> std::process::Output {
+        let kubefile = context.join("Kubefile");
+        let mut all = vec![
+            "--network".to_owned(),
+            "host".to_owned(),
+            "--build-arg".to_owned(),
+            format!("SEALER_REGISTRY_MIRRORS={}", self.mirrors()),
+            "-f".to_owned(),
+            kubefile.display().to_string(),
+            "-t".to_owned(),
+            tag.to_owned(),
+        ];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all.push(context.display().to_string());
+        self.dockerd.build(all)
+    }
+
+    /// [`Setup::docker_build`] that must succeed; returns the progress log.
+    fn docker_build_ok(&self, context: &Path, tag: &str, args: &[&str]) -> String {
+        let output = self.docker_build(context, tag, args);
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(
+            output.status.success(),
+            "docker build of {} failed:\n{log}",
+            context.display()
+        );
+        log
+    }
+
+    /// `sealer-build --root ROOT` with the upstream mirrors.
+    fn sealer(&self, root: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sealer-build"));
+        command.arg("--root").arg(root);
+        for registry in ["docker.io", "registry.k8s.io"] {
+            command
+                .arg("--registry-mirror")
+                .arg(format!("{registry}={}", self.registry.addr()));
+        }
+        command
+    }
+}
+
+/// `registry.k8s.io/pause:3.10` → `pause:3.10`: where the mirror holds an image.
+fn mirror_path(reference: &str) -> &str {
+    reference
+        .split_once('/')
+        .map_or(reference, |(_, path)| path)
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}
+
+/// A copy of `source` whose Kubefile starts with `first_line` (a `# syntax=` directive).
+fn context_with_first_line(source: &Path, first_line: Option<&str>) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("temporary context");
+    copy_tree(source, copy.path());
+    if let Some(line) = first_line {
+        let kubefile = copy.path().join("Kubefile");
+        let text = fs::read_to_string(&kubefile).expect("Kubefile");
+        fs::write(&kubefile, format!("{line}\n{text}")).expect("write Kubefile");
+    }
+    copy
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path()).expect("link"), &target)
+                .expect("symlink");
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every entry below `root`: its type, permission bits and content digest or link target.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).expect("read_dir").flatten().collect();
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(root)
+                .expect("below root")
+                .display()
+                .to_string();
+            let metadata = fs::symlink_metadata(&path).expect("metadata");
+            let mode = metadata.permissions().mode() & 0o7777;
+            let description = if metadata.is_dir() {
+                walk(root, &path, out);
+                format!("dir {mode:o}")
+            } else if metadata.file_type().is_symlink() {
+                format!(
+                    "symlink -> {}",
+                    fs::read_link(&path).expect("link").display()
+                )
+            } else {
+                let digest = hex::encode(Sha256::digest(fs::read(&path).expect("read")));
+                format!("file {mode:o} {} {digest}", metadata.size())
+            };
+            out.insert(relative, description);
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// Differences between two trees, at most 20, for a readable failure.
+fn differences(left: &BTreeMap<String, String>, right: &BTreeMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<&String> = left.keys().chain(right.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|key| left.get(*key) != right.get(*key))
+        .take(20)
+        .map(|key| {
+            format!(
+                "{key}: engine {:?}, buildkit {:?}",
+                left.get(key),
+                right.get(key)
+            )
+        })
+        .collect()
+}
+
+/// The rootfs and config labels of `tag` in the engine's store at `root`.
+fn engine_image(root: &Path, tag: &str) -> (tempfile::TempDir, BTreeMap<String, String>) {
+    let store = image::store::Store::open(root).expect("store");
+    let reference = image::Reference::parse(tag).expect("reference");
+    let stored = store.resolve(&reference).expect("built image");
+    let manifest = store
+        .read_manifest(&stored.descriptor.digest)
+        .expect("manifest");
+    let config: image::manifest::ImageConfig =
+        serde_json::from_slice(&store.read_blob(&manifest.config.digest).expect("config"))
+            .expect("config json");
+    let rootfs = tempfile::tempdir().expect("rootfs");
+    for layer in &manifest.layers {
+        let blob = store.open_blob(&layer.digest).expect("layer");
+        image::layer::unpack_layer(blob, rootfs.path(), &image::layer::UnpackOptions::default())
+            .expect("unpack");
+    }
+    (rootfs, config.config.labels)
+}
+
+fn success(command: &mut Command) -> String {
+    let output = command.output().expect("run");
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The upstream images of the kubernetes example (its `manifests/imageList`).
+const KUBERNETES_IMAGES: [&str; 7] = [
+    "registry.k8s.io/kube-apiserver:v1.32.0",
+    "registry.k8s.io/kube-controller-manager:v1.32.0",
+    "registry.k8s.io/kube-scheduler:v1.32.0",
+    "registry.k8s.io/kube-proxy:v1.32.0",
+    "registry.k8s.io/pause:3.10",
+    "registry.k8s.io/etcd:3.5.16-0",
+    "registry.k8s.io/coredns/coredns:v1.11.3",
+];
+
+#[test]
+fn the_examples_built_by_docker_equal_those_the_engine_builds() {
+    let Some(setup) = setup() else { return };
+    let root = tempfile::tempdir().expect("store");
+    let app_images = success(setup.sealer(root.path()).arg("images").arg(example("app")));
+    let app_images: Vec<&str> = app_images.lines().collect();
+    setup.seed(&KUBERNETES_IMAGES);
+    setup.seed(&app_images);
+    let directive = format!("# syntax={}", setup.frontend);
+
+    // The base, then the app on it, as a registry image both builders pull (gzip layers:
+    // Docker 20.10's layer store cannot read zstd).
+    let base_tag = format!("{}/examples/kubernetes:v1.32.0", setup.registry.addr());
+    success(
+        setup
+            .sealer(root.path())
+            .args([
+                "build",
+                "--platform",
+                "linux/amd64",
+                "--compression",
+                "gzip",
+                "-t",
+                &base_tag,
+            ])
+            .arg(example("kubernetes")),
+    );
+    success(setup.sealer(root.path()).args(["push", &base_tag]));
+    let kubernetes = context_with_first_line(&example("kubernetes"), Some(&directive));
+    setup.docker_build_ok(kubernetes.path(), "it/kubernetes:1", &[]);
+    compare(&setup, root.path(), &base_tag, "it/kubernetes:1");
+
+    let app_tag = "examples/app:v1";
+    let base_arg = format!("BASE={base_tag}");
+    success(
+        setup
+            .sealer(root.path())
+            .args([
+                "build",
+                "--platform",
+                "linux/amd64",
+                "-t",
+                app_tag,
+                "--build-arg",
+                &base_arg,
+            ])
+            .arg(example("app")),
+    );
+    let app = context_with_first_line(&example("app"), Some(&directive));
+    setup.docker_build_ok(app.path(), "it/app:1", &["--build-arg", &base_arg]);
+    compare(&setup, root.path(), app_tag, "it/app:1");
+}
+
+/// The engine's `engine_tag` and docker's `docker_tag` have the same rootfs and labels.
+fn compare(setup: &Setup, root: &Path, engine_tag: &str, docker_tag: &str) {
+    let (engine_rootfs, engine_labels) = engine_image(root, engine_tag);
+    let docker_rootfs = setup.dockerd.save_rootfs(docker_tag);
+    let (engine_tree, docker_tree) = (tree(engine_rootfs.path()), tree(docker_rootfs.path()));
+    let differences = differences(&engine_tree, &docker_tree);
+    assert!(
+        differences.is_empty(),
+        "{engine_tag} (engine) and {docker_tag} (BuildKit) differ:\n{}",
+        differences.join("\n")
+    );
+    assert!(
+        engine_tree
+            .keys()
+            .any(|path| path.starts_with("registry/docker/registry/v2/blobs/")),
+        "the images were cached into {engine_tag}"
+    );
+    assert_eq!(engine_labels, setup.dockerd.inspect_labels(docker_tag));
+}
+
+#[test]
+fn the_frontend_is_also_chosen_with_the_buildkit_syntax_build_arg() {
+    let Some(setup) = setup() else { return };
+    let context = tempfile::tempdir().expect("context");
+    fs::create_dir(context.path().join("manifests")).expect("mkdir");
+    fs::write(
+        context.path().join("manifests/app.yaml"),
+        "kind: ConfigMap\n",
+    )
+    .expect("write");
+    fs::write(
+        context.path().join("Kubefile"),
+        "FROM scratch\nCOPY manifests manifests\n",
+    )
+    .expect("write");
+    let syntax = format!("BUILDKIT_SYNTAX={}", setup.frontend);
+    let log = setup.docker_build_ok(context.path(), "it/syntax-arg:1", &["--build-arg", &syntax]);
+    assert!(log.contains("[1/1] COPY manifests manifests"), "{log}");
+    let rootfs = setup.dockerd.save_rootfs("it/syntax-arg:1");
+    assert_eq!(
+        fs::read_to_string(rootfs.path().join("manifests/app.yaml")).expect("copied"),
+        "kind: ConfigMap\n"
+    );
+}
+
+#[test]
+fn kubefile_errors_appear_in_the_docker_output_with_their_line() {
+    let Some(setup) = setup() else { return };
+    let directive = format!("# syntax={}", setup.frontend);
+    for (kubefile, expected) in [
+        (
+            format!("{directive}\nFROM scratch\nFROBNICATE x\n"),
+            "Kubefile:3:1",
+        ),
+        (
+            format!("{directive}\nFROM scratch\nCOPY missing.yaml manifests/\n"),
+            "Kubefile:3:",
+        ),
+    ] {
+        let context = tempfile::tempdir().expect("context");
+        fs::write(context.path().join("Kubefile"), &kubefile).expect("write");
+        let output = setup.docker_build(context.path(), "it/errors:1", &[]);
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{kubefile} built");
+        assert!(log.contains(expected), "{expected} not in:\n{log}");
+    }
+}
+
+#[test]
+fn an_unchanged_build_is_cached_and_a_chart_change_refetches_only_its_images() {
+    let Some(setup) = setup() else { return };
+    let images = [
+        "docker.io/library/cache-a:1",
+        "docker.io/library/cache-b:1",
+        "docker.io/library/cache-b:2",
+    ];
+    setup.seed(&images);
+    let context = tempfile::tempdir().expect("context");
+    let write = |path: &str, text: &str| {
+        let path = context.path().join(path);
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, text).expect("write");
+    };
+    write(
+        "Kubefile",
+        &format!(
+            "# syntax={}\nFROM scratch\nCOPY manifests manifests\nCOPY charts charts\n",
+            setup.frontend
+        ),
+    );
+    write(
+        "manifests/a.yaml",
+        "kind: Pod\nspec:\n  containers:\n  - image: cache-a:1\n",
+    );
+    write(
+        "charts/b/Chart.yaml",
+        "apiVersion: v2\nname: b\nversion: 0.1.0\n",
+    );
+    write("charts/b/values.yaml", "tag: \"1\"\n");
+    write(
+        "charts/b/templates/pod.yaml",
+        "kind: Pod\nspec:\n  containers:\n  - image: cache-b:{{ .Values.tag }}\n",
+    );
+    let first = setup.docker_build_ok(context.path(), "it/cache:1", &[]);
+    assert!(ran(&first, "cache docker.io/library/cache-a:1"), "{first}");
+    assert!(ran(&first, "cache docker.io/library/cache-b:1"), "{first}");
+
+    let again = setup.docker_build_ok(context.path(), "it/cache:1", &[]);
+    for line in again
+        .lines()
+        .filter(|line| line.contains("] ") && !line.contains("[internal]"))
+    {
+        let vertex = line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            again.contains(&format!("{vertex} CACHED")) || !is_step(line),
+            "not cached: {line}\n{again}"
+        );
+    }
+
+    write("charts/b/values.yaml", "tag: \"2\"\n");
+    let changed = setup.docker_build_ok(context.path(), "it/cache:1", &[]);
+    assert!(
+        !ran(&changed, "cache docker.io/library/cache-a:1"),
+        "{changed}"
+    );
+    assert!(
+        ran(&changed, "cache docker.io/library/cache-b:2"),
+        "{changed}"
+    );
+    let rootfs = setup.dockerd.save_rootfs("it/cache:1");
+    let tags = rootfs
+        .path()
+        .join("registry/docker/registry/v2/repositories/library/cache-b/_manifests/tags");
+    let mut names: Vec<String> = fs::read_dir(&tags)
+        .expect("cache-b tags")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["2"]);
+}
+
+/// A progress line of one of our steps (`#7 [2/3] COPY ...`, `#9 cache ...`, `#10 store ...`).
+fn is_step(line: &str) -> bool {
+    let text = line.split_once(' ').map_or("", |(_, rest)| rest);
+    text.starts_with('[') || text.starts_with("cache ") || text.starts_with("store ")
+}
+
+/// True when the step named `name` ran (it has a line, and no `CACHED` mark).
+fn ran(log: &str, name: &str) -> bool {
+    let Some(vertex) = log
+        .lines()
+        .find(|line| line.ends_with(name) || line.contains(&format!("{name}\n")))
+        .and_then(|line| line.split_whitespace().next())
+    else {
+        return false;
+    };
+    !log.contains(&format!("{vertex} CACHED"))
+}
+
+#[test]
+fn run_steps_run_in_the_run_image_with_the_rootfs_as_working_directory() {
+    let Some(setup) = setup() else { return };
+    let busybox = docker::busybox_image(&setup.registry);
+    let context = tempfile::tempdir().expect("context");
+    fs::create_dir(context.path().join("etc")).expect("mkdir");
+    fs::write(context.path().join("etc/version"), "1.0\n").expect("write");
+    fs::write(
+        context.path().join("Kubefile"),
+        format!(
+            "# syntax={}\nFROM scratch\nCOPY etc etc\nRUN cat etc/version > copied && echo \"$SEALER_ROOTFS\" > where\n",
+            setup.frontend
+        ),
+    )
+    .expect("write");
+    let run_image = format!("SEALER_RUN_IMAGE={busybox}");
+    setup.docker_build_ok(context.path(), "it/run:1", &["--build-arg", &run_image]);
+    let rootfs = setup.dockerd.save_rootfs("it/run:1");
+    assert_eq!(
+        fs::read_to_string(rootfs.path().join("copied")).expect("copied"),
+        "1.0\n"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.path().join("where")).expect("where"),
+        "/sealer/rootfs\n"
+    );
+    assert!(
+        !rootfs.path().join("bin/busybox").exists(),
+        "the run image stays out of the rootfs"
+    );
+}
