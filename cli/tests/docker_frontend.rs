@@ -1,6 +1,8 @@
 //! The BuildKit frontend against Docker 20.10's embedded BuildKit (`scripts/dockerd`): the
-//! examples built by `docker build` equal those the embedded engine builds, errors show their
-//! Kubefile line, unchanged builds are cached, and RUN works in a run image.
+//! examples built by `docker build` (chosen by `# syntax=` or `BUILDKIT_SYNTAX`) equal those the
+//! embedded engine builds, errors show their Kubefile line, unchanged builds are cached, fetch
+//! steps get credentials from the build secret, RUN works in a run image, and
+//! `Dockerfile.frontend` makes a working frontend image.
 //!
 //! Every test shares one loopback registry, holding the frontend image (built from the static
 //! binary `SEALER_TEST_FRONTEND_BIN`), stand-ins for the upstream images the examples name,
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use testkit::docker::{self, Dockerd};
 use testkit::images::{ImageSpec, push_generated, seed_of};
@@ -280,6 +283,15 @@ fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     let kubernetes = context_with_first_line(&example("kubernetes"), Some(&directive));
     setup.docker_build_ok(kubernetes.path(), "it/kubernetes:1", &[]);
     compare(&setup, root.path(), &base_tag, "it/kubernetes:1");
+    // Without the directive, the build argument chooses the frontend.
+    let syntax = format!("BUILDKIT_SYNTAX={}", setup.frontend);
+    let plain = context_with_first_line(&example("kubernetes"), None);
+    setup.docker_build_ok(
+        plain.path(),
+        "it/kubernetes-arg:1",
+        &["--build-arg", &syntax],
+    );
+    compare(&setup, root.path(), &base_tag, "it/kubernetes-arg:1");
 
     let app_tag = "examples/app:v1";
     let base_arg = format!("BASE={base_tag}");
@@ -300,6 +312,10 @@ fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     let app = context_with_first_line(&example("app"), Some(&directive));
     setup.docker_build_ok(app.path(), "it/app:1", &["--build-arg", &base_arg]);
     compare(&setup, root.path(), app_tag, "it/app:1");
+    let plain = context_with_first_line(&example("app"), None);
+    let args = ["--build-arg", &base_arg, "--build-arg", &syntax];
+    setup.docker_build_ok(plain.path(), "it/app-arg:1", &args);
+    compare(&setup, root.path(), app_tag, "it/app-arg:1");
 }
 
 /// The engine's `engine_tag` and docker's `docker_tag` have the same rootfs and labels.
@@ -320,31 +336,6 @@ fn compare(setup: &Setup, root: &Path, engine_tag: &str, docker_tag: &str) {
         "the images were cached into {engine_tag}"
     );
     assert_eq!(engine_labels, setup.dockerd.inspect_labels(docker_tag));
-}
-
-#[test]
-fn the_frontend_is_also_chosen_with_the_buildkit_syntax_build_arg() {
-    let Some(setup) = setup() else { return };
-    let context = tempfile::tempdir().expect("context");
-    fs::create_dir(context.path().join("manifests")).expect("mkdir");
-    fs::write(
-        context.path().join("manifests/app.yaml"),
-        "kind: ConfigMap\n",
-    )
-    .expect("write");
-    fs::write(
-        context.path().join("Kubefile"),
-        "FROM scratch\nCOPY manifests manifests\n",
-    )
-    .expect("write");
-    let syntax = format!("BUILDKIT_SYNTAX={}", setup.frontend);
-    let log = setup.docker_build_ok(context.path(), "it/syntax-arg:1", &["--build-arg", &syntax]);
-    assert!(log.contains("[1/1] COPY manifests manifests"), "{log}");
-    let rootfs = setup.dockerd.save_rootfs("it/syntax-arg:1");
-    assert_eq!(
-        fs::read_to_string(rootfs.path().join("manifests/app.yaml")).expect("copied"),
-        "kind: ConfigMap\n"
-    );
 }
 
 #[test]
@@ -410,13 +401,15 @@ fn an_unchanged_build_is_cached_and_a_chart_change_refetches_only_its_images() {
     assert!(ran(&first, "cache docker.io/library/cache-b:1"), "{first}");
 
     let again = setup.docker_build_ok(context.path(), "it/cache:1", &[]);
-    for line in again
-        .lines()
-        .filter(|line| line.contains("] ") && !line.contains("[internal]"))
-    {
+    let steps: Vec<&str> = again.lines().filter(|line| is_step(line)).collect();
+    assert!(
+        steps.len() >= 4,
+        "the COPY, fetch and store steps are listed:\n{again}"
+    );
+    for line in steps {
         let vertex = line.split_whitespace().next().unwrap_or_default();
         assert!(
-            again.contains(&format!("{vertex} CACHED")) || !is_step(line),
+            again.contains(&format!("{vertex} CACHED")),
             "not cached: {line}\n{again}"
         );
     }
@@ -444,21 +437,22 @@ fn an_unchanged_build_is_cached_and_a_chart_change_refetches_only_its_images() {
     assert_eq!(names, ["2"]);
 }
 
-/// A progress line of one of our steps (`#7 [2/3] COPY ...`, `#9 cache ...`, `#10 store ...`).
+/// The first progress line of one of our steps (`#7 [2/3] COPY ...`, `#9 cache ...`,
+/// `#10 store ...`).
 fn is_step(line: &str) -> bool {
     let text = line.split_once(' ').map_or("", |(_, rest)| rest);
-    text.starts_with('[') || text.starts_with("cache ") || text.starts_with("store ")
+    (text.starts_with('[') && !text.starts_with("[internal]"))
+        || text.starts_with("cache ")
+        || text.starts_with("store ")
 }
 
-/// True when the step named `name` ran (it has a line, and no `CACHED` mark).
+/// True when the step named `name` ran, false when it was cached; the step must be in the log.
 fn ran(log: &str, name: &str) -> bool {
-    let Some(vertex) = log
+    let vertex = log
         .lines()
-        .find(|line| line.ends_with(name) || line.contains(&format!("{name}\n")))
+        .find(|line| line.ends_with(name))
         .and_then(|line| line.split_whitespace().next())
-    else {
-        return false;
-    };
+        .unwrap_or_else(|| panic!("no step `{name}` in:\n{log}"));
     !log.contains(&format!("{vertex} CACHED"))
 }
 
@@ -491,5 +485,132 @@ fn run_steps_run_in_the_run_image_with_the_rootfs_as_working_directory() {
     assert!(
         !rootfs.path().join("bin/busybox").exists(),
         "the run image stays out of the rootfs"
+    );
+}
+
+#[test]
+fn fetch_steps_get_registry_credentials_from_the_build_secret_only() {
+    const USER: &str = "fetch-user";
+    const PASSWORD: &str = "Pr1vate-fetch-9d2e";
+    let Some(setup) = setup() else { return };
+    let private = Registry::builder().htpasswd(USER, PASSWORD).start();
+    setup.seed(&["docker.io/library/private-src:1"]);
+    let pushed = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+        ])
+        .arg(format!("{USER}:{PASSWORD}"))
+        .arg(format!(
+            "docker://{}/library/private-src:1",
+            setup.registry.addr()
+        ))
+        .arg(format!("docker://{}/private/app:1", private.addr()))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+
+    let context = tempfile::tempdir().expect("context");
+    fs::create_dir(context.path().join("manifests")).expect("mkdir");
+    fs::write(
+        context.path().join("manifests/imageList"),
+        format!("{}/private/app:1\n", private.addr()),
+    )
+    .expect("write");
+    fs::write(
+        context.path().join("Kubefile"),
+        format!(
+            "# syntax={}\nFROM scratch\nCOPY manifests manifests\n",
+            setup.frontend
+        ),
+    )
+    .expect("write");
+    let config_dir = tempfile::tempdir().expect("docker config");
+    let config = config_dir.path().join("config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    fs::write(
+        &config,
+        serde_json::json!({"auths": {private.addr(): {"auth": auth}}}).to_string(),
+    )
+    .expect("write config");
+
+    let refused = setup.docker_build(context.path(), "it/private:1", &[]);
+    let log = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success(),
+        "fetched without credentials:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("{}/private/app:1", private.addr())),
+        "{log}"
+    );
+
+    let secret = format!("id=registry-auth,src={}", config.display());
+    let log = setup.docker_build_ok(context.path(), "it/private:1", &["--secret", &secret]);
+    assert!(
+        !log.contains(PASSWORD) && !log.contains(&auth),
+        "credentials in the output:\n{log}"
+    );
+    let rootfs = setup.dockerd.save_rootfs("it/private:1");
+    let repository = rootfs
+        .path()
+        .join("registry/docker/registry/v2/repositories/private/app/_manifests/tags/1");
+    assert!(
+        repository.is_dir(),
+        "{} is not in the image",
+        repository.display()
+    );
+}
+
+#[test]
+fn the_frontend_image_built_by_dockerfile_frontend_builds_kubefiles() {
+    let Some(setup) = setup() else { return };
+    let bin = docker::frontend_bin_from_env().expect("checked by setup");
+    let stage = tempfile::tempdir().expect("stage");
+    fs::copy(&bin, stage.path().join("run")).expect("stage the binary");
+    fs::copy(
+        docker::CA_CERTIFICATES,
+        stage.path().join("ca-certificates.crt"),
+    )
+    .expect("stage the CA bundle");
+    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Dockerfile.frontend");
+    let dockerfile = dockerfile.display().to_string();
+    let stage_dir = stage.path().display().to_string();
+    setup.dockerd.build_success([
+        "-f",
+        dockerfile.as_str(),
+        "--target",
+        "local",
+        "-t",
+        "sealer-frontend-local:test",
+        stage_dir.as_str(),
+    ]);
+    let config = setup.dockerd.inspect_config("sealer-frontend-local:test");
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/run"]));
+    assert_eq!(
+        config["Labels"]["moby.buildkit.frontend.network.none"],
+        "true"
+    );
+
+    let context = tempfile::tempdir().expect("context");
+    fs::create_dir(context.path().join("etc")).expect("mkdir");
+    fs::write(context.path().join("etc/a.conf"), "a=1\n").expect("write");
+    fs::write(
+        context.path().join("Kubefile"),
+        "# syntax=sealer-frontend-local:test\nFROM scratch\nCOPY etc etc\n",
+    )
+    .expect("write");
+    setup.docker_build_ok(context.path(), "it/local-frontend:1", &[]);
+    let rootfs = setup.dockerd.save_rootfs("it/local-frontend:1");
+    assert_eq!(
+        fs::read_to_string(rootfs.path().join("etc/a.conf")).expect("copied"),
+        "a=1\n"
     );
 }
