@@ -189,6 +189,7 @@ impl Build<'_> {
         };
 
         let timestamp = timestamp_nanos(engine::options::source_date_epoch());
+        let extra_hosts = self.extra_hosts();
         let mut state = base.as_ref().map(|b| b.state.clone());
         let total = plan.steps.len();
         for (number, step) in plan.steps.iter().enumerate() {
@@ -214,6 +215,7 @@ impl Build<'_> {
                         platform: &self.target,
                         default_network_host: self.options.forces_host_network(),
                         ignore_cache: self.options.no_cache,
+                        extra_hosts: &extra_hosts,
                     };
                     let absent;
                     let root = if let Some(image) = &run_image {
@@ -365,6 +367,7 @@ impl Build<'_> {
             mirrors: &mirrors,
             network_host: self.options.forces_host_network(),
             ignore_cache: self.options.no_cache,
+            extra_hosts: &self.extra_hosts(),
         };
         let mut fetches = Vec::new();
         for reference in pulled {
@@ -619,6 +622,15 @@ impl Build<'_> {
     async fn solve(&self, output: &Output) -> Result<RefId, FrontendError> {
         let definition = self.checked_definition(output)?;
         Ok(self.gateway.solve(definition).await?)
+    }
+
+    /// `--add-host` entries, for the exec steps.
+    fn extra_hosts(&self) -> Vec<(String, String)> {
+        self.options
+            .add_hosts
+            .iter()
+            .map(|entry| (entry.host.clone(), entry.ip.to_string()))
+            .collect()
     }
 
     fn build_arg(&self, name: &str) -> Option<&str> {

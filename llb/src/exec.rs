@@ -21,6 +21,8 @@ pub struct Process {
     pub cwd: String,
     /// User (`name`, `uid`, `uid:gid`); empty means root.
     pub user: String,
+    /// Extra `/etc/hosts` entries: host name and IP address.
+    pub extra_hosts: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +219,12 @@ impl ExecBuilder {
                 env: self.process.env,
                 cwd: self.process.cwd,
                 user: self.process.user,
+                extra_hosts: self
+                    .process
+                    .extra_hosts
+                    .into_iter()
+                    .map(|(host, ip)| pb::HostIp { host, ip })
+                    .collect(),
                 ..pb::Meta::default()
             }),
             mounts,

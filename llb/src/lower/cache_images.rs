@@ -38,6 +38,8 @@ pub struct FetchInputs<'a> {
     pub network_host: bool,
     /// Fetch again even when BuildKit has the step cached (`--no-cache`).
     pub ignore_cache: bool,
+    /// Extra `/etc/hosts` entries (`--add-host`), so registries can be named by them.
+    pub extra_hosts: &'a [(String, String)],
 }
 
 /// What a fetch step fetches.
@@ -89,6 +91,7 @@ pub fn fetch_step(graph: &mut Graph, source: FetchSource<'_>, inputs: &FetchInpu
         ],
         cwd: "/".to_owned(),
         user: String::new(),
+        extra_hosts: inputs.extra_hosts.to_vec(),
     };
     let network = if inputs.network_host {
         NetMode::Host
@@ -224,6 +227,7 @@ mod tests {
             mirrors: &mirrors,
             network_host: true,
             ignore_cache: true,
+            extra_hosts: &[("registry.test".to_owned(), "127.0.0.1".to_owned())],
         };
         let out = fetch_step(
             &mut graph,
@@ -254,6 +258,7 @@ mod tests {
             ]
         );
         assert_eq!(exec.network, i32::from(NetMode::Host));
+        assert_eq!(meta.extra_hosts[0].host, "registry.test");
         let secret = exec
             .mounts
             .iter()
@@ -287,6 +292,7 @@ mod tests {
             mirrors: &[],
             network_host: false,
             ignore_cache: false,
+            extra_hosts: &[],
         };
         let source = FetchSource::Archive {
             rootfs: &rootfs,

@@ -56,6 +56,8 @@ pub struct RunInputs<'a> {
     pub default_network_host: bool,
     /// Run the step even when BuildKit has its result cached (`--no-cache`).
     pub ignore_cache: bool,
+    /// Extra `/etc/hosts` entries (`--add-host`): host name and IP address.
+    pub extra_hosts: &'a [(String, String)],
 }
 
 /// Adds the ExecOp of `step` on `state` (`None` = scratch), named `name`; returns the new
@@ -80,6 +82,7 @@ pub fn run_step(
         env: environment(step, rootfs_dir, search_path),
         cwd: rootfs_dir.to_owned(),
         user: String::new(),
+        extra_hosts: inputs.extra_hosts.to_vec(),
     };
     let network = match step.network.as_str() {
         "none" => NetMode::None,
@@ -183,6 +186,7 @@ mod tests {
             platform,
             default_network_host: host,
             ignore_cache: false,
+            extra_hosts: &[],
         }
     }
 
