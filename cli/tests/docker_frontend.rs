@@ -158,7 +158,8 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Every entry below `root`: its type, permission bits and content digest or link target.
+/// Every entry below `root`: its type, permission bits, owner, and content digest or link
+/// target.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         let mut entries: Vec<_> = fs::read_dir(dir).expect("read_dir").flatten().collect();
@@ -486,6 +487,20 @@ fn run_steps_run_in_the_run_image_with_the_rootfs_as_working_directory() {
         !rootfs.path().join("bin/busybox").exists(),
         "the run image stays out of the rootfs"
     );
+
+    // A failing command is reported at its instruction.
+    fs::write(
+        context.path().join("Kubefile"),
+        format!(
+            "# syntax={}\nFROM scratch\nCOPY etc etc\nRUN exit 3\n",
+            setup.frontend
+        ),
+    )
+    .expect("write");
+    let failed = setup.docker_build(context.path(), "it/run:2", &["--build-arg", &run_image]);
+    let log = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{log}");
+    assert!(log.contains("Kubefile:4:1: [2/2] RUN exit 3"), "{log}");
 }
 
 #[test]
@@ -612,5 +627,62 @@ fn the_frontend_image_built_by_dockerfile_frontend_builds_kubefiles() {
     assert_eq!(
         fs::read_to_string(rootfs.path().join("etc/a.conf")).expect("copied"),
         "a=1\n"
+    );
+}
+
+#[test]
+fn image_archives_in_the_rootfs_are_stored_as_the_engine_stores_them() {
+    let Some(setup) = setup() else { return };
+    setup.seed(&["docker.io/library/archived:1"]);
+    let context = tempfile::tempdir().expect("context");
+    fs::create_dir(context.path().join("images")).expect("mkdir");
+    let archive = context.path().join("images/app.tar");
+    let saved = Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!(
+            "docker://{}/library/archived:1",
+            setup.registry.addr()
+        ))
+        .arg(format!(
+            "docker-archive:{}:docker.io/library/archived:1",
+            archive.display()
+        ))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    fs::write(
+        context.path().join("Kubefile"),
+        format!(
+            "# syntax={}\nFROM scratch\nCOPY images images\n",
+            setup.frontend
+        ),
+    )
+    .expect("write");
+
+    let root = tempfile::tempdir().expect("store");
+    success(
+        setup
+            .sealer(root.path())
+            .args(["build", "--platform", "linux/amd64", "-t", "it/archive:1"])
+            .arg(context.path()),
+    );
+    let log = setup.docker_build_ok(context.path(), "it/archive:1", &[]);
+    assert!(ran(&log, "cache images of images/app.tar"), "{log}");
+    let (engine_rootfs, _) = engine_image(root.path(), "it/archive:1");
+    let docker_rootfs = setup.dockerd.save_rootfs("it/archive:1");
+    let (engine_tree, docker_tree) = (tree(engine_rootfs.path()), tree(docker_rootfs.path()));
+    assert!(
+        engine_tree.contains_key(
+            "registry/docker/registry/v2/repositories/library/archived/_manifests/tags/1"
+        ),
+        "{engine_tree:#?}"
+    );
+    assert_eq!(
+        differences(&engine_tree, &docker_tree),
+        Vec::<String>::new()
     );
 }

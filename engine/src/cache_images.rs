@@ -187,15 +187,9 @@ pub async fn plan_image_layers(
     let mut images: Vec<&Reference> = images.iter().collect();
     images.sort();
     images.dedup();
-    let (stored, to_plan): (Vec<&Reference>, Vec<&Reference>) =
-        images.into_iter().partition(|reference| {
-            let held = reference.digest().cloned().or_else(|| {
-                (!resolution.refresh)
-                    .then(|| index.tagged(reference))
-                    .flatten()
-            });
-            held.is_some_and(|digest| index.has_image(reference, &digest))
-        });
+    let (stored, to_plan): (Vec<&Reference>, Vec<&Reference>) = images
+        .into_iter()
+        .partition(|reference| index.holds(reference, !resolution.refresh));
     for reference in stored {
         report_stored(progress, reference);
     }

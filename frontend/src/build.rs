@@ -8,25 +8,28 @@ use std::path::PathBuf;
 
 use engine::base::SourceImage;
 use engine::dockerignore::DockerIgnore;
-use engine::fetch_to_dir::{BLOBS_DIR, DOCUMENTS_FILE, FetchedImages};
+use engine::fetch_to_dir::{BLOBS_DIR, DOCUMENTS_FILE, FetchedImage, FetchedImages};
 use engine::metadata::ContainerImage;
+use engine::options::BuildMode;
+use image::distribution::ImageDocuments;
 use image::manifest::ImageConfig;
 use image::reference::Reference;
 use kubefile::SourceFile;
 use kubefile::context::{ContextView, EntryKind};
 use kubefile::plan::{BuildArgs, BuildPlan, Location, PlanOptions, Platform, Step};
+use llb::exec::NetMode;
 use llb::lower::cache_images::{FetchInputs, FetchSource, fetch_step, storage_step};
 use llb::lower::copy::{CopyInputs, copy_step};
 use llb::lower::run::{MOUNT_POINTS, RUN_IMAGE_ARG, RunInputs, RunRoot, run_step};
-use llb::lower::{platform as pb_platform, timestamp_nanos};
-use llb::source::LocalOpts;
+use llb::lower::{plan_platform, platform as pb_platform, timestamp_nanos};
+use llb::source::{LocalOpts, ResolveMode};
 use llb::{Graph, Output, Vertex, pb};
 use tokio::runtime::Handle;
 
 use crate::BuildFile;
 use crate::error::FrontendError;
-use crate::gateway::{Gateway, RefId};
-use crate::opts::FrontendOptions;
+use crate::gateway::{EVALUATE_CAP, Gateway, RefId};
+use crate::opts::{FrontendOptions, NetworkMode};
 use crate::view::GatewayView;
 
 /// The build arg listing registry mirrors for the fetch steps (`SOURCE=MIRROR,...`), as
@@ -38,6 +41,8 @@ pub const IMAGE_TYPE_ARG: &str = "SEALER_IMAGE_TYPE";
 /// The build arg choosing the build mode (`all`, or `lite` to cache no images), as
 /// `sealer-build build --build-mode`.
 pub const BUILD_MODE_ARG: &str = "SEALER_BUILD_MODE";
+/// The build arg fixing file and image times, as the variable does for `sealer-build`.
+const SOURCE_DATE_EPOCH_ARG: &str = "SOURCE_DATE_EPOCH";
 /// Build args the frontend reads itself; they are not passed to the Kubefile.
 const FRONTEND_ARGS: [&str; 4] = [
     REGISTRY_MIRRORS_ARG,
@@ -69,9 +74,15 @@ struct Build<'a> {
     gateway: &'a Gateway,
     options: &'a FrontendOptions,
     caps: &'a llb::caps::Caps,
+    gateway_caps: &'a llb::caps::Caps,
     file: SourceFile,
+    /// The platform of the image.
     platform: Platform,
+    /// The same, for ops.
     target: pb::Platform,
+    /// The platform the daemon runs steps on (RUN in a run image, fetches).
+    worker_platform: Platform,
+    /// The same, for ops.
     worker: pb::Platform,
     graph: Graph,
 }
@@ -93,28 +104,33 @@ pub async fn build(
         .first()
         .cloned()
         .unwrap_or_else(|| pb_platform(&Platform::host()));
-    let platform = options.platform.clone().unwrap_or_else(|| Platform {
-        os: worker.os.clone(),
-        architecture: worker.architecture.clone(),
-        variant: Some(worker.variant.clone()).filter(|v| !v.is_empty()),
-    });
+    let worker_platform = plan_platform(&worker);
+    let platform = options
+        .platform
+        .clone()
+        .unwrap_or_else(|| worker_platform.clone());
     let mut build = Build {
         gateway,
         options,
         caps: &pong.llb_caps,
+        gateway_caps: &pong.gateway_caps,
         file: SourceFile::new(build_file.name.clone(), build_file.text.clone()),
         target: pb_platform(&platform),
         platform,
+        worker_platform,
         worker,
         graph: Graph::new(),
     };
     let dockerignore = match build_file.dockerignore {
-        Some(text) => Some(text),
-        None => build.context_dockerignore().await?,
+        Some(text) => Some((format!("{}.dockerignore", build_file.name), text)),
+        None => build
+            .context_dockerignore()
+            .await?
+            .map(|text| (".dockerignore".to_owned(), text)),
     };
     let exclude = match dockerignore {
-        Some(text) => DockerIgnore::parse(&text)
-            .map_err(|e| FrontendError::Build(format!(".dockerignore: {e}")))?
+        Some((name, text)) => DockerIgnore::parse(&text)
+            .map_err(|e| FrontendError::Build(format!("{name}: {e}")))?
             .patterns()
             .to_vec(),
         None => Vec::new(),
@@ -179,7 +195,7 @@ impl Build<'_> {
                 Some(
                     self.resolve(
                         image,
-                        &self.platform.clone(),
+                        &self.worker_platform.clone(),
                         location.unwrap_or(plan.base.location),
                     )
                     .await?,
@@ -188,7 +204,8 @@ impl Build<'_> {
             _ => None,
         };
 
-        let timestamp = timestamp_nanos(engine::options::source_date_epoch());
+        let epoch = self.source_date_epoch()?;
+        let timestamp = timestamp_nanos(epoch);
         let extra_hosts = self.extra_hosts();
         let mut state = base.as_ref().map(|b| b.state.clone());
         let total = plan.steps.len();
@@ -211,9 +228,19 @@ impl Build<'_> {
                         .map_err(|e| self.at(copy.location, &e.to_string()))?
                 }
                 Step::Run(run) => {
+                    // In a run image, commands run natively, as the engine runs them on
+                    // the build host; in the rootfs, they need its platform.
                     let inputs = RunInputs {
-                        platform: &self.target,
-                        default_network_host: self.options.forces_host_network(),
+                        platform: if run_image.is_some() {
+                            &self.worker
+                        } else {
+                            &self.target
+                        },
+                        default_network: match self.options.network {
+                            NetworkMode::Sandbox => NetMode::Unset,
+                            NetworkMode::Host => NetMode::Host,
+                            NetworkMode::None => NetMode::None,
+                        },
                         ignore_cache: self.options.no_cache,
                         extra_hosts: &extra_hosts,
                     };
@@ -245,13 +272,13 @@ impl Build<'_> {
                     ))
                 }
             };
+            if let Some(state) = &state {
+                self.evaluate(state, step.location(), &name).await?;
+            }
         }
 
         let mut container_images = base_source.container_images.clone();
-        if self
-            .build_arg(BUILD_MODE_ARG)
-            .is_none_or(|mode| mode != "lite")
-        {
+        if self.build_mode()? == BuildMode::All {
             let (new_state, cached) = self.cache_images(&plan, &context_ref, state).await?;
             state = new_state;
             container_images.extend(cached);
@@ -268,7 +295,7 @@ impl Build<'_> {
             &self.options.labels,
             &container_images,
             &[],
-            engine::options::source_date_epoch(),
+            epoch,
         );
         let bytes = serde_json::to_vec(&config)
             .map_err(|e| FrontendError::Build(format!("writing the image config: {e}")))?;
@@ -330,24 +357,12 @@ impl Build<'_> {
             eprintln!("frontend: warning: {warning}");
         }
 
-        let mirrors: Vec<String> = self
-            .build_arg(REGISTRY_MIRRORS_ARG)
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mirrors = self.registry_mirrors()?;
+        let trust_tags = self.options.image_resolve_mode != ResolveMode::ForcePull;
         let pulled: Vec<&Reference> = scanned
             .pulled
             .iter()
-            .filter(|reference| {
-                index
-                    .tagged(reference)
-                    .is_none_or(|digest| !index.has_image(reference, &digest))
-            })
+            .filter(|reference| !index.holds(reference, trust_tags))
             .collect();
         if pulled.is_empty() && scanned.archives.is_empty() {
             return Ok((Some(rootfs), scanned.listed));
@@ -388,45 +403,24 @@ impl Build<'_> {
                 &inputs,
             ));
         }
+        // Solve is lazy: the fetches run when their output is first read, so each task reads
+        // what its fetch wrote and the fetches run side by side.
         let mut solving = tokio::task::JoinSet::new();
         for (position, fetch) in fetches.iter().enumerate() {
             let definition = self.checked_definition(fetch)?;
             let gateway = self.gateway.clone();
-            solving.spawn(async move { (position, gateway.solve(definition).await) });
+            solving.spawn(async move { (position, read_fetched(&gateway, definition).await) });
         }
-        let mut fetched = vec![None; fetches.len()];
+        let mut fetched = Vec::new();
+        fetched.resize_with(fetches.len(), || None);
         while let Some(joined) = solving.join_next().await {
             let (position, result) =
                 joined.map_err(|e| FrontendError::Build(format!("a fetch stopped: {e}")))?;
             fetched[position] = Some(result?);
         }
         let mut state = rootfs;
-        for (fetch, reference) in fetches.iter().zip(fetched.into_iter().flatten()) {
-            let listing = self.gateway.read_file(&reference, DOCUMENTS_FILE).await?;
-            let images: FetchedImages = serde_json::from_slice(&listing).map_err(|e| {
-                FrontendError::Build(format!(
-                    "the fetch step wrote an unreadable {DOCUMENTS_FILE}: {e}"
-                ))
-            })?;
-            for image in images.images {
-                let mut blobs = BTreeMap::new();
-                for named in std::iter::once(&image.top).chain(&image.children) {
-                    let path = format!("{BLOBS_DIR}/{}", named.digest.hex());
-                    blobs.insert(
-                        named.digest.clone(),
-                        self.gateway.read_file(&reference, &path).await?,
-                    );
-                }
-                let documents = image
-                    .documents(|digest| {
-                        blobs.get(digest).cloned().ok_or_else(|| {
-                            std::io::Error::new(
-                                std::io::ErrorKind::NotFound,
-                                format!("{digest} was not fetched"),
-                            )
-                        })
-                    })
-                    .map_err(|e| FrontendError::Build(format!("{}: {e}", image.reference)))?;
+        for (fetch, images) in fetches.iter().zip(fetched.into_iter().flatten()) {
+            for (image, documents) in images {
                 let parsed = Reference::parse(&image.reference)
                     .map_err(|e| FrontendError::Build(e.to_string()))?;
                 if index.has_image(&parsed, &documents.top.digest()) {
@@ -467,6 +461,7 @@ impl Build<'_> {
         let file = self.file.clone();
         let base = base.map(SourceImage::plan_base);
         let platform = self.platform.clone();
+        let build_platform = self.worker_platform.clone();
         let args: Vec<String> = self
             .options
             .build_args
@@ -486,8 +481,8 @@ impl Build<'_> {
             let mut options = PlanOptions::new(&view);
             options.build_args =
                 BuildArgs::from_cli(&args, &|_| None).map_err(FrontendError::Kubefile)?;
-            options.target_platform = platform.clone();
-            options.build_platform = platform;
+            options.target_platform = platform;
+            options.build_platform = build_platform;
             options.image_type = image_type;
             options.base = base;
             let planned = kubefile::parse_and_plan(&file, &options);
@@ -613,6 +608,25 @@ impl Build<'_> {
         })
     }
 
+    /// Builds `state` now, when the daemon can, so that a failing step is reported at its
+    /// instruction (`name`, at `location`); otherwise its error comes with the next read.
+    async fn evaluate(
+        &self,
+        state: &Output,
+        location: Location,
+        name: &str,
+    ) -> Result<(), FrontendError> {
+        if self.gateway_caps.require(EVALUATE_CAP).is_err() {
+            return Ok(());
+        }
+        let definition = self.checked_definition(state)?;
+        self.gateway
+            .solve_now(definition)
+            .await
+            .map(drop)
+            .map_err(|e| self.at(location, &format!("{name}: {e}")))
+    }
+
     /// The Definition of `output`, once the daemon is known to have every cap it needs.
     fn checked_definition(&self, output: &Output) -> Result<pb::Definition, FrontendError> {
         self.caps.require_all(&self.graph.caps(output))?;
@@ -622,6 +636,46 @@ impl Build<'_> {
     async fn solve(&self, output: &Output) -> Result<RefId, FrontendError> {
         let definition = self.checked_definition(output)?;
         Ok(self.gateway.solve(definition).await?)
+    }
+
+    /// `SOURCE_DATE_EPOCH` from the build args (BuildKit passes the frontend no environment
+    /// of the client), else 0.
+    fn source_date_epoch(&self) -> Result<u64, FrontendError> {
+        match self.build_arg(SOURCE_DATE_EPOCH_ARG) {
+            None => Ok(0),
+            Some(text) => image::layer::source_date_epoch(Some(text)).ok_or_else(|| {
+                FrontendError::Build(format!(
+                    "build arg {SOURCE_DATE_EPOCH_ARG}={text}: expected whole seconds since 1970"
+                ))
+            }),
+        }
+    }
+
+    /// The build mode build arg (`all` unless it says `lite`).
+    fn build_mode(&self) -> Result<BuildMode, FrontendError> {
+        self.build_arg(BUILD_MODE_ARG)
+            .map_or(Ok(BuildMode::All), |text| {
+                text.parse()
+                    .map_err(|e| FrontendError::Build(format!("build arg {BUILD_MODE_ARG}: {e}")))
+            })
+    }
+
+    /// `SOURCE=MIRROR` entries of the mirrors build arg, each checked.
+    fn registry_mirrors(&self) -> Result<Vec<String>, FrontendError> {
+        let Some(list) = self.build_arg(REGISTRY_MIRRORS_ARG) else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                image::registry::parse_mirror(entry)
+                    .map(|_| entry.to_owned())
+                    .map_err(|e| {
+                        FrontendError::Build(format!("build arg {REGISTRY_MIRRORS_ARG}: {e}"))
+                    })
+            })
+            .collect()
     }
 
     /// `--add-host` entries, for the exec steps.
@@ -651,4 +705,41 @@ impl Build<'_> {
             location.column
         ))
     }
+}
+
+/// Solves a fetch step and reads the images it wrote, each with its documents.
+async fn read_fetched(
+    gateway: &Gateway,
+    definition: pb::Definition,
+) -> Result<Vec<(FetchedImage, ImageDocuments)>, FrontendError> {
+    let reference = gateway.solve(definition).await?;
+    let listing = gateway.read_file(&reference, DOCUMENTS_FILE).await?;
+    let images: FetchedImages = serde_json::from_slice(&listing).map_err(|e| {
+        FrontendError::Build(format!(
+            "the fetch step wrote an unreadable {DOCUMENTS_FILE}: {e}"
+        ))
+    })?;
+    let mut fetched = Vec::new();
+    for image in images.images {
+        let mut blobs = BTreeMap::new();
+        for named in std::iter::once(&image.top).chain(&image.children) {
+            let path = format!("{BLOBS_DIR}/{}", named.digest.hex());
+            blobs.insert(
+                named.digest.clone(),
+                gateway.read_file(&reference, &path).await?,
+            );
+        }
+        let documents = image
+            .documents(|digest| {
+                blobs.get(digest).cloned().ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{digest} was not fetched"),
+                    )
+                })
+            })
+            .map_err(|e| FrontendError::Build(format!("{}: {e}", image.reference)))?;
+        fetched.push((image, documents));
+    }
+    Ok(fetched)
 }

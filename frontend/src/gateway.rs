@@ -83,6 +83,9 @@ pub struct ResolvedImage {
     pub config: Vec<u8>,
 }
 
+/// The gateway cap for solves that do their work at once ([`Gateway::solve_now`]).
+pub const EVALUATE_CAP: &str = "gateway.solve.evaluate";
+
 /// A failed gateway call.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -205,10 +208,25 @@ impl Gateway {
     /// Solves `definition` and returns its (single) result. Solving is lazy: the work happens
     /// when the result is read or exported.
     pub async fn solve(&self, definition: pb::Definition) -> Result<RefId, GatewayError> {
+        self.solve_request(definition, false).await
+    }
+
+    /// [`Gateway::solve`], doing the work before answering, so that its errors come back
+    /// here (the daemon needs the gateway cap [`EVALUATE_CAP`]).
+    pub async fn solve_now(&self, definition: pb::Definition) -> Result<RefId, GatewayError> {
+        self.solve_request(definition, true).await
+    }
+
+    async fn solve_request(
+        &self,
+        definition: pb::Definition,
+        evaluate: bool,
+    ) -> Result<RefId, GatewayError> {
         let request = SolveRequest {
             definition: Some(definition),
             allow_result_return: true,
             allow_result_array_ref: true,
+            evaluate,
             ..SolveRequest::default()
         };
         check_size(

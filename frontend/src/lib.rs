@@ -28,8 +28,6 @@ pub struct BuildFile {
     pub text: String,
     /// The text of `<name>.dockerignore`, if the client sent one.
     pub dockerignore: Option<String>,
-    /// The solved build-file directory.
-    pub reference: RefId,
 }
 
 /// Runs gateway mode: connects to BuildKit on stdin/stdout, builds, and hands the result or
@@ -113,7 +111,6 @@ pub async fn load_build_file(
         name,
         text,
         dockerignore,
-        reference,
     })
 }
 

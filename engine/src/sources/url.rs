@@ -35,17 +35,6 @@ pub(super) enum DownloadError {
     Write(PathBuf, std::io::Error),
 }
 
-/// The name a URL's file gets: the build plan's name for it (its last path segment, without
-/// query or fragment); `__unnamed__` when the URL has no path (BuildKit's name).
-pub(super) fn url_file_name(url: &str) -> String {
-    let name = kubefile::plan::url_file_name(url);
-    if name.is_empty() {
-        "__unnamed__".to_owned()
-    } else {
-        name
-    }
-}
-
 /// Downloads `url` into a new temporary directory under `scratch`. The file has mode 0o600,
 /// as Docker gives downloads.
 pub(super) async fn download(
@@ -59,7 +48,7 @@ pub(super) async fn download(
                 .map_err(|e| DownloadError::BadChecksum(e.to_string()))
         })
         .transpose()?;
-    let file_name = url_file_name(url);
+    let file_name = kubefile::plan::url_file_name(url);
     let dir = tempfile::Builder::new()
         .prefix("download-")
         .tempdir_in(scratch)
@@ -112,18 +101,4 @@ pub(super) async fn download(
         path,
         file_name,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_follow_the_plan() {
-        assert_eq!(url_file_name("https://h/p/chart.tgz"), "chart.tgz");
-        assert_eq!(url_file_name("https://h/p/chart.tgz?x=1#f"), "chart.tgz");
-        assert_eq!(url_file_name("https://h/dir/"), "dir");
-        assert_eq!(url_file_name("https://h"), "__unnamed__");
-        assert_eq!(url_file_name("https://h/"), "__unnamed__");
-    }
 }

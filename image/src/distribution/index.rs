@@ -155,6 +155,17 @@ impl StorageIndex {
         found
     }
 
+    /// True when the storage already holds `reference` without asking its registry: an image
+    /// pinned by digest that is stored, or (with `trust_tags`) one whose tag points to a stored
+    /// image.
+    pub fn holds(&self, reference: &Reference, trust_tags: bool) -> bool {
+        let held = reference
+            .digest()
+            .cloned()
+            .or_else(|| trust_tags.then(|| self.tagged(reference)).flatten());
+        held.is_some_and(|digest| self.has_image(reference, &digest))
+    }
+
     /// True when the image `digest` is stored for `reference` as far as a new layer could
     /// store it: its document, its revision under each repository name, and each tag pointing
     /// to it or kept by another source (which a new layer would keep too).

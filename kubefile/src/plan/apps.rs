@@ -49,14 +49,18 @@ impl AppSource {
     }
 }
 
-/// The file name a URL download gets: its last path segment, without query or fragment.
+/// The file name a URL download gets: its last path segment, without query or fragment;
+/// `__unnamed__` when the URL has no path (BuildKit's name).
 pub fn url_file_name(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     let path = without_query
         .split_once("://")
         .map_or(without_query, |(_, rest)| rest);
     let path = path.split_once('/').map_or("", |(_, p)| p);
-    basename(path).to_owned()
+    match basename(path) {
+        "" => "__unnamed__".to_owned(),
+        name => name.to_owned(),
+    }
 }
 
 const CHART_FILES: [&str; 3] = ["Chart.yaml", "values.yaml", "templates"];
@@ -178,6 +182,9 @@ mod tests {
     #[test]
     fn url_names() {
         assert_eq!(url_file_name("https://h/p/chart.tgz"), "chart.tgz");
-        assert_eq!(url_file_name("https://h"), "");
+        assert_eq!(url_file_name("https://h"), "__unnamed__");
+        assert_eq!(url_file_name("https://h/"), "__unnamed__");
+        assert_eq!(url_file_name("https://h/dir/"), "dir");
+        assert_eq!(url_file_name("https://h/p/chart.tgz?x=1#f"), "chart.tgz");
     }
 }

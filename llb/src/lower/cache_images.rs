@@ -14,7 +14,7 @@ use crate::pb;
 pub const SUBCOMMAND: &str = "cache-images";
 /// Where a fetch step writes the images it fetched (its output mount).
 pub const FETCH_OUT: &str = "/out";
-/// Where a fetch step sees the rootfs holding an image archive.
+/// Where a fetch step sees the image archive it reads (the one file of the rootfs it mounts).
 pub const ARCHIVE_IN: &str = "/in";
 /// The BuildKit secret holding a docker `config.json` with registry credentials.
 pub const REGISTRY_AUTH_SECRET: &str = "registry-auth";
@@ -75,10 +75,8 @@ pub fn fetch_step(graph: &mut Graph, source: FetchSource<'_>, inputs: &FetchInpu
             format!("cache {reference}")
         }
         FetchSource::Archive { path, .. } => {
-            args.extend([
-                "--archive".to_owned(),
-                format!("{ARCHIVE_IN}/{}", path.trim_start_matches('/')),
-            ]);
+            // The mount's selector puts the archive file itself at ARCHIVE_IN.
+            args.extend(["--archive".to_owned(), ARCHIVE_IN.to_owned()]);
             format!("cache images of {path}")
         }
     };
@@ -319,7 +317,7 @@ mod tests {
             exec.meta
                 .expect("meta")
                 .args
-                .ends_with(&["--archive".into(), "/in/images/app.tar".into()])
+                .ends_with(&["--archive".into(), ARCHIVE_IN.into()])
         );
         assert_eq!(exec.network, i32::from(NetMode::Unset));
     }

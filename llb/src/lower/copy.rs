@@ -73,7 +73,8 @@ pub fn copy_step(
                     attempt_unpack_docker_compatibility: step.unpack_archives,
                     create_dest_path: true,
                     allow_wildcard: wildcard,
-                    allow_empty_wildcard: wildcard,
+                    // A pattern matching nothing is an error, as in the embedded engine.
+                    allow_empty_wildcard: false,
                     timestamp: Some(inputs.timestamp),
                     ..FileCopy::new(absolute(path), dest.clone())
                 };
@@ -124,18 +125,21 @@ pub fn copy_step(
     })
 }
 
-/// `--chown=user[:group]`: numbers are ids (a lone uid is also the gid, as in Docker),
-/// anything else is a name looked up in the destination's `/etc/passwd` and `/etc/group`.
+/// `--chown=user[:group]`: numbers and `root` are ids (a lone user's id is also the group's,
+/// as in Docker); anything else is looked up by name in the destination's `/etc/passwd` and
+/// `/etc/group` (BuildKit reads numbers given there as ids).
 pub fn parse_owner(chown: &str) -> Owner {
     let (user, group) = match chown.split_once(':') {
         Some((user, group)) => (user, Some(group)),
         None => (chown, None),
     };
-    let uid = user.parse::<u32>().ok();
-    let gid = group.map(str::parse::<u32>);
-    match (uid, gid) {
+    let id = |name: &str| match name {
+        "root" => Some(0),
+        number => number.parse::<u32>().ok(),
+    };
+    match (id(user), group.map(id)) {
         (Some(uid), None) => Owner::Ids { uid, gid: uid },
-        (Some(uid), Some(Ok(gid))) => Owner::Ids { uid, gid },
+        (Some(uid), Some(Some(gid))) => Owner::Ids { uid, gid },
         _ => Owner::Names {
             user: user.to_owned(),
             group: group.map(str::to_owned),
@@ -227,7 +231,7 @@ mod tests {
         let Some(Action::Copy(second)) = &actions[1].action else {
             panic!("copy")
         };
-        assert!(second.allow_wildcard && second.allow_empty_wildcard);
+        assert!(second.allow_wildcard && !second.allow_empty_wildcard);
     }
 
     #[test]
@@ -301,6 +305,8 @@ mod tests {
             }
         );
         assert_eq!(parse_owner("1:2"), Owner::Ids { uid: 1, gid: 2 });
+        assert_eq!(parse_owner("root"), Owner::Ids { uid: 0, gid: 0 });
+        assert_eq!(parse_owner("root:5"), Owner::Ids { uid: 0, gid: 5 });
         assert_eq!(
             parse_owner("app:staff"),
             Owner::Names {

@@ -24,6 +24,15 @@ pub fn platform(platform: &kubefile::plan::Platform) -> pb::Platform {
     }
 }
 
+/// The plan platform of a `pb::Platform` (a worker's, as Ping reports it).
+pub fn plan_platform(platform: &pb::Platform) -> kubefile::plan::Platform {
+    kubefile::plan::Platform {
+        os: platform.os.clone(),
+        architecture: platform.architecture.clone(),
+        variant: Some(platform.variant.clone()).filter(|variant| !variant.is_empty()),
+    }
+}
+
 /// Absolute path in a state for a rootfs-relative plan path (`""` is the root).
 fn absolute(path: &str) -> String {
     format!("/{}", path.trim_start_matches('/'))

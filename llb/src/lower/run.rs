@@ -51,9 +51,9 @@ pub const MOUNT_POINTS: [&str; 5] = ["/dev", "/proc", "/sys", "/etc/hosts", "/et
 pub struct RunInputs<'a> {
     /// The platform of the build.
     pub platform: &'a pb::Platform,
-    /// The client allowed host networking for the whole build (`force-network-mode=host`),
-    /// which `RUN --network=default` then uses.
-    pub default_network_host: bool,
+    /// The network of `RUN --network=default`: the client's choice for the whole build
+    /// (`force-network-mode`: `Unset` is the sandbox).
+    pub default_network: NetMode,
     /// Run the step even when BuildKit has its result cached (`--no-cache`).
     pub ignore_cache: bool,
     /// Extra `/etc/hosts` entries (`--add-host`): host name and IP address.
@@ -87,8 +87,7 @@ pub fn run_step(
     let network = match step.network.as_str() {
         "none" => NetMode::None,
         "host" => NetMode::Host,
-        _ if inputs.default_network_host => NetMode::Host,
-        _ => NetMode::Unset,
+        _ => inputs.default_network,
     };
     let exec = ExecBuilder::new(process, inputs.platform).network(network);
     let exec = match root {
@@ -184,7 +183,7 @@ mod tests {
     fn inputs(platform: &pb::Platform, host: bool) -> RunInputs<'_> {
         RunInputs {
             platform,
-            default_network_host: host,
+            default_network: if host { NetMode::Host } else { NetMode::Unset },
             ignore_cache: false,
             extra_hosts: &[],
         }
