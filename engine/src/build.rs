@@ -304,24 +304,13 @@ impl Builder<'_> {
         plan_options.target_platform = platform.clone();
         plan_options.image_type = self.options.image_type;
         plan_options.base = base.map(SourceImage::plan_base);
-        let planned = kubefile::parse_and_plan(self.file, &plan_options);
-        let errors: Vec<_> = planned
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        if base.is_some() || !errors.is_empty() {
-            for warning in planned.diagnostics.iter().filter(|d| !d.is_error()) {
-                self.progress.message(&warning.render(self.file, false));
+        let (plan, warnings) = kubefile::plan_for_build(self.file, &plan_options);
+        if base.is_some() || plan.is_err() {
+            for warning in &warnings {
+                self.progress.message(warning);
             }
         }
-        match planned.plan {
-            Some(plan) if errors.is_empty() => Ok(plan),
-            _ => Err(BuildError::Kubefile(kubefile::diagnostics::render_all(
-                &errors, self.file, false,
-            ))),
-        }
+        plan.map_err(BuildError::Kubefile)
     }
 
     async fn copy_step(

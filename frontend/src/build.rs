@@ -273,7 +273,7 @@ impl Build<'_> {
                 }
             };
             if let Some(state) = &state {
-                self.evaluate(state, step.location(), &name).await?;
+                self.evaluate(state, step.location()).await?;
             }
         }
 
@@ -485,27 +485,16 @@ impl Build<'_> {
             options.build_platform = build_platform;
             options.image_type = image_type;
             options.base = base;
-            let planned = kubefile::parse_and_plan(&file, &options);
+            let (plan, warnings) = kubefile::plan_for_build(&file, &options);
             if let Some(failure) = view.take_failure() {
                 return Err(FrontendError::Gateway(failure));
             }
-            let errors: Vec<_> = planned
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .cloned()
-                .collect();
-            if announce || !errors.is_empty() {
-                for warning in planned.diagnostics.iter().filter(|d| !d.is_error()) {
-                    eprintln!("{}", warning.render(&file, false));
+            if announce || plan.is_err() {
+                for warning in &warnings {
+                    eprintln!("{warning}");
                 }
             }
-            match planned.plan {
-                Some(plan) if errors.is_empty() => Ok(plan),
-                _ => Err(FrontendError::Kubefile(kubefile::diagnostics::render_all(
-                    &errors, &file, false,
-                ))),
-            }
+            plan.map_err(FrontendError::Kubefile)
         })
         .await
         .map_err(|e| FrontendError::Build(format!("planning stopped: {e}")))?
@@ -609,13 +598,8 @@ impl Build<'_> {
     }
 
     /// Builds `state` now, when the daemon can, so that a failing step is reported at its
-    /// instruction (`name`, at `location`); otherwise its error comes with the next read.
-    async fn evaluate(
-        &self,
-        state: &Output,
-        location: Location,
-        name: &str,
-    ) -> Result<(), FrontendError> {
+    /// instruction (at `location`); otherwise its error comes with the next read.
+    async fn evaluate(&self, state: &Output, location: Location) -> Result<(), FrontendError> {
         if self.gateway_caps.require(EVALUATE_CAP).is_err() {
             return Ok(());
         }
@@ -624,7 +608,7 @@ impl Build<'_> {
             .solve_now(definition)
             .await
             .map(drop)
-            .map_err(|e| self.at(location, &format!("{name}: {e}")))
+            .map_err(|e| self.at(location, &e.to_string()))
     }
 
     /// The Definition of `output`, once the daemon is known to have every cap it needs.
@@ -696,14 +680,17 @@ impl Build<'_> {
         engine::redact::instruction_text(self.file.line_text(location.line))
     }
 
-    /// An error of the instruction at `location`, as `Kubefile:LINE:COLUMN: message`.
+    /// An error of the instruction at `location`, as the embedded engine words it
+    /// (`Kubefile:LINE:COLUMN: INSTRUCTION: message`).
     fn at(&self, location: Location, message: &str) -> FrontendError {
-        FrontendError::Kubefile(format!(
-            "{}:{}:{}: {message}",
-            self.file.name(),
-            location.line,
-            location.column
-        ))
+        let error = engine::error::BuildError::Step {
+            kubefile: self.file.name().to_owned(),
+            line: location.line,
+            column: location.column,
+            instruction: self.instruction_text(location),
+            message: message.to_owned(),
+        };
+        FrontendError::Kubefile(error.to_string())
     }
 }
 

@@ -64,6 +64,29 @@ pub fn parse(text: &str) -> Parsed {
     }
 }
 
+/// [`parse_and_plan`] for a build: the plan, or every error rendered (plain text, each with
+/// its `file:line:column`); with the warnings rendered the same way, for the caller to show
+/// when they matter (once the plan is final, or beside the errors).
+pub fn plan_for_build(
+    file: &SourceFile,
+    options: &plan::PlanOptions<'_>,
+) -> (Result<plan::BuildPlan, String>, Vec<String>) {
+    let planned = parse_and_plan(file, options);
+    let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = planned
+        .diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_error);
+    let warnings = warnings
+        .iter()
+        .map(|warning| warning.render(file, false))
+        .collect();
+    let plan = match planned.plan {
+        Some(plan) if errors.is_empty() => Ok(plan),
+        _ => Err(diagnostics::render_all(&errors, file, false)),
+    };
+    (plan, warnings)
+}
+
 /// Parses a Kubefile and, when it has no syntax error, plans it: the one call the build
 /// backends and the CLI need. Diagnostics of both stages are merged in source order.
 pub fn parse_and_plan(file: &SourceFile, options: &plan::PlanOptions<'_>) -> plan::Planned {
