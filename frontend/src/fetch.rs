@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use engine::cache_images::CacheImagesError;
 use image::reference::Reference;
-use image::registry::{RegistryClient, RegistryOptions, parse_mirror};
+use image::registry::{RegistryClient, RegistryError, RegistryOptions, parse_mirror};
 use kubefile::plan::Platform;
 
 /// The argument selecting this mode.
@@ -93,7 +94,16 @@ pub async fn fetch(args: FetchArgs) -> Result<(), String> {
                 progress,
             )
             .await
-            .map_err(|e| format!("{reference}: {e}"))?;
+            .map_err(|e| {
+                let refused = matches!(&e, CacheImagesError::Resolve(failures)
+                    if failures.iter().any(|f| matches!(f.error, RegistryError::Unauthorized { .. })));
+                let hint = if refused {
+                    "; in a BuildKit build, credentials reach this step only as the build secret `registry-auth` (docker build --secret id=registry-auth,src=$HOME/.docker/config.json)"
+                } else {
+                    ""
+                };
+                format!("{reference}: {e}{hint}")
+            })?;
             eprintln!("fetched {} ({})", fetched.reference, fetched.top.digest);
         }
         FetchFrom::Archive(path) => {
