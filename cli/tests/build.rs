@@ -6,6 +6,7 @@
 // The module is shared with the image tests; this binary uses part of it.
 #[allow(dead_code)]
 mod common;
+mod examples;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,17 +22,8 @@ use testkit::registry::Registry;
 use testkit::skopeo;
 
 use common::{failure, sealer, success};
+use examples::{KUBE_IMAGES, example, mirror_path};
 
-/// The images the kubernetes example lists.
-const KUBE_IMAGES: [&str; 7] = [
-    "registry.k8s.io/kube-apiserver:v1.32.0",
-    "registry.k8s.io/kube-controller-manager:v1.32.0",
-    "registry.k8s.io/kube-scheduler:v1.32.0",
-    "registry.k8s.io/kube-proxy:v1.32.0",
-    "registry.k8s.io/pause:3.10",
-    "registry.k8s.io/etcd:3.5.16-0",
-    "registry.k8s.io/coredns/coredns:v1.11.3",
-];
 /// The images the app example needs (its image list, app manifest and chart).
 const APP_IMAGES: [&str; 2] = [
     "docker.io/library/busybox:1.36",
@@ -39,12 +31,6 @@ const APP_IMAGES: [&str; 2] = [
 ];
 /// The name the app example's Kubefile expects its base under.
 const BASE_TAG: &str = "sealer-examples/kubernetes:v1.32.0";
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-}
 
 /// An upstream registry holding generated images under the names of real registries.
 struct Upstream {
@@ -107,13 +93,6 @@ impl Upstream {
             })
             .count()
     }
-}
-
-/// `registry.k8s.io/pause:3.10` → `pause:3.10`: where the mirror holds an image.
-fn mirror_path(reference: &str) -> &str {
-    reference
-        .split_once('/')
-        .map_or(reference, |(_, path)| path)
 }
 
 /// Builds the kubernetes example as [`BASE_TAG`] into the store at `root`.

@@ -11,12 +11,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+
+mod examples;
+use examples::{KUBE_IMAGES, example, mirror_path};
 use testkit::docker::{self, Dockerd};
 use testkit::images::{ImageSpec, push_generated, seed_of};
 use testkit::registry::Registry;
@@ -38,7 +41,7 @@ static SEEDED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 fn setup() -> Option<Setup> {
     let dockerd = Dockerd::from_env()?;
     let bin = docker::frontend_bin_from_env()?;
-    let registry = docker::shared_registry();
+    let registry = testkit::registry::shared_registry();
     let frontend = FRONTENDS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -114,19 +117,6 @@ impl Setup {
         }
         command
     }
-}
-
-/// `registry.k8s.io/pause:3.10` → `pause:3.10`: where the mirror holds an image.
-fn mirror_path(reference: &str) -> &str {
-    reference
-        .split_once('/')
-        .map_or(reference, |(_, path)| path)
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
 }
 
 /// A copy of `source` whose Kubefile starts with `first_line` (a `# syntax=` directive).
@@ -243,24 +233,13 @@ fn success(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// The upstream images of the kubernetes example (its `manifests/imageList`).
-const KUBERNETES_IMAGES: [&str; 7] = [
-    "registry.k8s.io/kube-apiserver:v1.32.0",
-    "registry.k8s.io/kube-controller-manager:v1.32.0",
-    "registry.k8s.io/kube-scheduler:v1.32.0",
-    "registry.k8s.io/kube-proxy:v1.32.0",
-    "registry.k8s.io/pause:3.10",
-    "registry.k8s.io/etcd:3.5.16-0",
-    "registry.k8s.io/coredns/coredns:v1.11.3",
-];
-
 #[test]
 fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     let Some(setup) = setup() else { return };
     let root = tempfile::tempdir().expect("store");
     let app_images = success(setup.sealer(root.path()).arg("images").arg(example("app")));
     let app_images: Vec<&str> = app_images.lines().collect();
-    setup.seed(&KUBERNETES_IMAGES);
+    setup.seed(&KUBE_IMAGES);
     setup.seed(&app_images);
     let directive = format!("# syntax={}", setup.frontend);
 

@@ -249,14 +249,7 @@ mod tests {
     use super::*;
     use crate::Graph;
     use crate::source::{LocalOpts, ResolveMode, image, local};
-
-    fn amd64() -> pb::Platform {
-        pb::Platform {
-            architecture: "amd64".to_owned(),
-            os: "linux".to_owned(),
-            ..pb::Platform::default()
-        }
-    }
+    use crate::test_support::amd64;
 
     fn exec_op(vertex: &Vertex) -> &pb::ExecOp {
         match &vertex.op.op {

@@ -352,14 +352,7 @@ mod tests {
     use super::*;
     use crate::Graph;
     use crate::source::{LocalOpts, local};
-
-    fn amd64() -> pb::Platform {
-        pb::Platform {
-            architecture: "amd64".to_owned(),
-            os: "linux".to_owned(),
-            ..pb::Platform::default()
-        }
-    }
+    use crate::test_support::amd64;
 
     fn file_op(vertex: &Vertex) -> &pb::FileOp {
         match &vertex.op.op {

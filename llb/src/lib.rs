@@ -13,4 +13,7 @@ pub mod lower;
 pub mod source;
 
 pub use bollard_buildkit_proto::pb;
+
+#[cfg(test)]
+mod test_support;
 pub use graph::{Graph, OpMetadata, Output, Vertex};

@@ -165,14 +165,7 @@ fn go_json_strings(values: &[String]) -> String {
 mod tests {
     use super::*;
     use crate::Graph;
-
-    fn amd64() -> pb::Platform {
-        pb::Platform {
-            architecture: "amd64".to_owned(),
-            os: "linux".to_owned(),
-            ..pb::Platform::default()
-        }
-    }
+    use crate::test_support::amd64;
 
     fn source_of(vertex: &Vertex) -> &pb::SourceOp {
         match &vertex.op.op {

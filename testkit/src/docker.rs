@@ -9,7 +9,7 @@
 //! ```no_run
 //! use testkit::docker::{self, Dockerd};
 //! let Some(dockerd) = Dockerd::from_env() else { return };
-//! let registry = docker::shared_registry();
+//! let registry = testkit::registry::shared_registry();
 //! let base = docker::busybox_image(&registry);
 //! // ... write a Dockerfile `FROM {base}` into a context, then:
 //! let log = dockerd.build_success(["-t", "it/demo:1", "/path/to/context"]);
@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use image::layer::{
     Compression, EntryKind, FileSource, LayerEntry, LayerOptions, UnpackOptions, unpack_layer,
@@ -99,20 +98,6 @@ pub fn frontend_bin_from_env() -> Option<PathBuf> {
         path.display()
     );
     Some(path)
-}
-
-/// The loopback registry shared by the tests of one binary that run at the same time (each
-/// uses repositories of its own). It stops when the last of them drops it: a registry kept in
-/// a `static` would never be dropped, and its process would outlive the tests.
-pub fn shared_registry() -> Arc<Registry> {
-    static SHARED: Mutex<Weak<Registry>> = Mutex::new(Weak::new());
-    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(registry) = shared.upgrade() {
-        return registry;
-    }
-    let registry = Arc::new(Registry::start());
-    *shared = Arc::downgrade(&registry);
-    registry
 }
 
 /// A running Docker daemon reached through `SEALER_TEST_DOCKER_HOST`, and a private client

@@ -333,3 +333,18 @@ fn log_tail(log_path: &Path) -> String {
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
 }
+
+/// The loopback registry shared by the tests of one binary that run at the same time (each
+/// uses repositories of its own). It stops when the last of them drops it: a registry kept in
+/// a `static` would never be dropped, and its process would outlive the tests.
+pub fn shared_registry() -> std::sync::Arc<Registry> {
+    use std::sync::{Arc, Mutex, PoisonError, Weak};
+    static SHARED: Mutex<Weak<Registry>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(registry) = shared.upgrade() {
+        return registry;
+    }
+    let registry = Arc::new(Registry::start());
+    *shared = Arc::downgrade(&registry);
+    registry
+}

@@ -12,7 +12,7 @@ fn dockerfile_build_from_the_test_registry_runs_and_saves() {
     let Some(dockerd) = Dockerd::from_env() else {
         return;
     };
-    let registry = docker::shared_registry();
+    let registry = testkit::registry::shared_registry();
     let base = docker::busybox_image(&registry);
     assert_eq!(base, format!("{}/busybox:test", registry.addr()));
 
@@ -61,7 +61,7 @@ fn frontend_image_carries_the_binary_certificates_and_frontend_labels() {
     let Some(dockerd) = Dockerd::from_env() else {
         return;
     };
-    let registry = docker::shared_registry();
+    let registry = testkit::registry::shared_registry();
     let work = tempfile::tempdir().unwrap();
     // A stand-in for the frontend binary: only its bytes and mode are checked here.
     let bin = work.path().join("frontend");

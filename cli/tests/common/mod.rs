@@ -6,13 +6,11 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use testkit::images::{GeneratedImage, Random};
-use testkit::registry::Registry;
 
 /// `sealer-build --root ROOT`, with a Docker config directory of its own under the root, so
 /// that the credentials of whoever runs the tests never take part.
@@ -52,19 +50,7 @@ pub fn failure(command: &mut Command) -> (String, String) {
     (stdout, stderr)
 }
 
-/// The loopback registry shared by the tests of this binary that run at the same time (each
-/// uses repositories of its own). It stops when the last of them drops it: a registry kept in
-/// a `static` would never be dropped, and its process would outlive the tests.
-pub fn shared_registry() -> Arc<Registry> {
-    static SHARED: Mutex<Weak<Registry>> = Mutex::new(Weak::new());
-    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(registry) = shared.upgrade() {
-        return registry;
-    }
-    let registry = Arc::new(Registry::start());
-    *shared = Arc::downgrade(&registry);
-    registry
-}
+pub use testkit::registry::shared_registry;
 
 /// `skopeo copy --preserve-digests [EXTRA] SRC DEST` into a loopback registry: unlike
 /// `testkit::skopeo::copy`, it fails rather than compress an uncompressed layer (which would
