@@ -374,7 +374,25 @@ impl Build<'_> {
         })?;
         let source = Reference::parse(&source)
             .map_err(|e| FrontendError::Build(format!("the frontend image `{source}`: {e}")))?;
-        let frontend = self.image_state(&source.to_string(), &self.worker.clone());
+        // Pinned by digest: BuildKit keys a tag by the image's config once the daemon holds
+        // the image, and by its manifest before, so an unpinned root would miss the cache.
+        let pinned = if source.digest().is_some() {
+            source.to_string()
+        } else {
+            let resolved = self
+                .gateway
+                .resolve_image_config(
+                    &source.to_string(),
+                    Some(&self.worker),
+                    ResolveMode::Default,
+                )
+                .await
+                .map_err(|e| {
+                    FrontendError::Build(format!("resolving the frontend image {source}: {e}"))
+                })?;
+            pinned(&source, &resolved.digest)
+        };
+        let frontend = self.image_state(&pinned, &self.worker.clone());
         let inputs = FetchInputs {
             frontend: &frontend,
             platform: &self.worker.clone(),
@@ -527,12 +545,7 @@ impl Build<'_> {
         })?;
         let source = SourceImage::from_config(config)
             .map_err(|e| self.at(location, &format!("{image}: {e}")))?;
-        let pinned = if resolved.digest.is_empty() {
-            reference.to_string()
-        } else {
-            format!("{}@{}", reference.name(), resolved.digest)
-        };
-        let state = self.image_state(&pinned, &target);
+        let state = self.image_state(&pinned(&reference, &resolved.digest), &target);
         Ok(Resolved { state, source })
     }
 
@@ -691,6 +704,16 @@ impl Build<'_> {
             message: message.to_owned(),
         };
         FrontendError::Kubefile(error.to_string())
+    }
+}
+
+/// `reference` pinned to the manifest `digest` the registry resolved it to; as it is when the
+/// daemon resolved it from its own store (no digest).
+fn pinned(reference: &Reference, digest: &str) -> String {
+    if digest.is_empty() {
+        reference.to_string()
+    } else {
+        format!("{}@{digest}", reference.name())
     }
 }
 
