@@ -199,6 +199,16 @@ mod tests {
             .collect()
     }
 
+    fn exec_of(graph: &Graph, output: &Output) -> pb::ExecOp {
+        ops(graph, output)
+            .into_iter()
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::Exec(exec)) => Some(exec),
+                _ => None,
+            })
+            .expect("an exec op")
+    }
+
     fn frontend(graph: &mut Graph, platform: &pb::Platform) -> Output {
         graph.add_vertex(crate::source::image(
             "127.0.0.1:5000/sealer-frontend:test",
@@ -233,13 +243,7 @@ mod tests {
             &inputs,
         );
         assert_eq!(out.index, 0);
-        let exec = ops(&graph, &out)
-            .into_iter()
-            .find_map(|op| match op.op {
-                Some(pb::op::Op::Exec(exec)) => Some(exec),
-                _ => None,
-            })
-            .expect("exec");
+        let exec = exec_of(&graph, &out);
         let meta = exec.meta.expect("meta");
         assert_eq!(
             meta.args,
@@ -297,13 +301,7 @@ mod tests {
             path: "images/app.tar",
         };
         let out = fetch_step(&mut graph, source, &inputs);
-        let exec = ops(&graph, &out)
-            .into_iter()
-            .find_map(|op| match op.op {
-                Some(pb::op::Op::Exec(exec)) => Some(exec),
-                _ => None,
-            })
-            .expect("exec");
+        let exec = exec_of(&graph, &out);
         let archive = exec
             .mounts
             .iter()
