@@ -210,8 +210,9 @@ pub struct BuildArgs {
     /// The Kubefile (default: CONTEXT/Kubefile).
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
-    /// Name of the image (NAME[:TAG]); repeatable.
-    #[arg(short = 't', long = "tag", required = true)]
+    /// Name of the image (NAME[:TAG]); repeatable. Needed unless `--buildkit` writes only
+    /// `--output`s.
+    #[arg(short = 't', long = "tag")]
     pub tags: Vec<String>,
     /// Set a build argument (NAME=value, or NAME to take it from the environment).
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
@@ -245,13 +246,16 @@ pub struct BuildArgs {
     pub isolation: String,
     /// Compression of the layers made from the context and by RUN: zstd (fast; pulled by
     /// containerd 1.5+, Docker 23+, sealer), gzip (for older runtimes), none.
-    #[arg(long, default_value = "zstd", value_parser = ["gzip", "zstd", "none"])]
-    pub compression: String,
+    /// Default zstd; with `--buildkit`, only for a standalone BuildKit's image exporter.
+    #[arg(long, value_parser = ["gzip", "zstd", "none"])]
+    pub compression: Option<String>,
     /// Push every tag once built.
     #[arg(long)]
     pub push: bool,
-    /// Also write the image elsewhere: `type=oci,dest=FILE` (an OCI archive).
-    #[arg(long = "output", value_name = "type=oci,dest=FILE")]
+    /// Also write the image elsewhere: `type=oci,dest=FILE` (an OCI archive); with
+    /// `--buildkit` also `type=local,dest=DIR` (the rootfs) and `type=tar,dest=FILE` (the
+    /// rootfs as a tar; `-` is standard output). Repeatable.
+    #[arg(long = "output", value_name = "type=TYPE,dest=PATH")]
     pub exports: Vec<String>,
     /// Print the summary as a table or as JSON.
     #[arg(short = 'o', long = "format", value_enum, default_value_t = OutputFormat::Table)]
@@ -259,6 +263,79 @@ pub struct BuildArgs {
     /// What the image scanner is told.
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// Build through BuildKit instead of the embedded engine: `docker` (the daemon at
+    /// $DOCKER_HOST), `unix:///run/buildkit/buildkitd.sock` or `tcp://HOST:PORT` (a
+    /// standalone buildkitd). Without a value: $BUILDKIT_HOST, else docker.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "")]
+    pub buildkit: Option<String>,
+    /// How to build through BuildKit.
+    #[command(flatten)]
+    pub buildkit_options: BuildkitArgs,
+}
+
+/// The default frontend image: the release matching this CLI.
+pub const DEFAULT_FRONTEND_IMAGE: &str =
+    concat!("ghcr.io/sealer-rs/frontend:", env!("CARGO_PKG_VERSION"));
+
+/// Options of builds through BuildKit (`build --buildkit`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "BuildKit")]
+pub struct BuildkitArgs {
+    /// The Kubefile frontend image BuildKit runs.
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_FRONTEND_IMAGE, requires = "buildkit", overrides_with = "frontend_image")]
+    pub frontend_image: String,
+    /// How to show the build's steps.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, requires = "buildkit", overrides_with = "progress")]
+    pub progress: ProgressMode,
+    /// The network of RUN steps and image fetches: default (BuildKit's sandbox), host or
+    /// none. `host` needs the daemon to allow it (Docker does).
+    #[arg(long, value_parser = ["default", "host", "none"], requires = "buildkit")]
+    pub network: Option<String>,
+    /// An extra /etc/hosts entry for RUN steps, as HOST:IP. Repeatable.
+    #[arg(long = "add-host", value_name = "HOST:IP", requires = "buildkit")]
+    pub add_hosts: Vec<String>,
+    /// The CA certificate (PEM) a `tcp://` BuildKit's certificate is checked against.
+    #[arg(long = "buildkit-tls-ca", value_name = "FILE", requires = "buildkit")]
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for a `tcp://` BuildKit.
+    #[arg(long = "buildkit-tls-cert", value_name = "FILE", requires = "buildkit")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key (PEM) of --buildkit-tls-cert.
+    #[arg(long = "buildkit-tls-key", value_name = "FILE", requires = "buildkit")]
+    pub tls_key: Option<PathBuf>,
+    /// The name the `tcp://` BuildKit's certificate must carry (default: its host).
+    #[arg(
+        long = "buildkit-tls-server-name",
+        value_name = "NAME",
+        requires = "buildkit"
+    )]
+    pub tls_server_name: Option<String>,
+    /// How the session reaches Docker's BuildKit: its `/session` endpoint (http), or
+    /// inside the Control service's Session stream (grpc, as standalone BuildKit does).
+    #[arg(long = "buildkit-session", value_enum, default_value_t = SessionTransport::Http, hide = true)]
+    pub session: SessionTransport,
+}
+
+/// How build steps are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// `tty` on a terminal, else `plain`.
+    Auto,
+    /// One line per event, as `docker build --progress plain` prints them.
+    Plain,
+    /// Running steps redrawn in place.
+    Tty,
+    /// Nothing but errors.
+    Quiet,
+}
+
+/// How the session reaches Docker's BuildKit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SessionTransport {
+    /// Docker's `/session` HTTP upgrade.
+    Http,
+    /// The Control service's Session stream.
+    Grpc,
 }
 
 /// `inspect`

@@ -8,230 +8,20 @@
 //! binary `SEALER_TEST_FRONTEND_BIN`), stand-ins for the upstream images the examples name,
 //! and the images the tests build on.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
-use sha2::{Digest as _, Sha256};
 
+mod docker_support;
 mod examples;
-use examples::{KUBE_IMAGES, example, mirror_path};
-use testkit::docker::{self, Dockerd};
-use testkit::images::{ImageSpec, push_generated, seed_of};
+use docker_support::{
+    compare, context_with_first_line, differences, engine_image, is_step, ran, setup, success, tree,
+};
+use examples::{KUBE_IMAGES, example};
+use testkit::docker;
 use testkit::registry::Registry;
-
-/// What every test needs: the daemon, the shared registry and the frontend image in it.
-struct Setup {
-    dockerd: Dockerd,
-    registry: Arc<Registry>,
-    frontend: String,
-}
-
-/// The frontend image pushed to each registry address. The shared registry is a new one once
-/// every test has dropped the last, so what was pushed is remembered per address.
-static FRONTENDS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
-/// The upstream stand-ins pushed, as `ADDRESS/REFERENCE`.
-static SEEDED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// The setup, or `None` when the test is skipped (outside CI, without dockerd).
-fn setup() -> Option<Setup> {
-    let dockerd = Dockerd::from_env()?;
-    let bin = docker::frontend_bin_from_env()?;
-    let registry = testkit::registry::shared_registry();
-    let frontend = FRONTENDS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(registry.addr().to_owned())
-        .or_insert_with(|| docker::frontend_image(&bin, &registry, "sealer-frontend:test"))
-        .clone();
-    Some(Setup {
-        dockerd,
-        registry,
-        frontend,
-    })
-}
-
-impl Setup {
-    /// Pushes a generated stand-in for each upstream reference (`registry.k8s.io/pause:3.10`
-    /// under `pause:3.10`), once per registry.
-    fn seed(&self, references: &[&str]) {
-        let mut seeded = SEEDED.lock().unwrap_or_else(PoisonError::into_inner);
-        for reference in references {
-            let key = format!("{}/{reference}", self.registry.addr());
-            if !seeded.contains(&key) {
-                let spec = ImageSpec::amd64(&[20_000, 3_000], seed_of(reference));
-                push_generated(self.registry.addr(), mirror_path(reference), &[spec]);
-                seeded.push(key);
-            }
-        }
-    }
-
-    /// The mirrors of docker.io and registry.k8s.io, as the frontend's build arg lists them.
-    fn mirrors(&self) -> String {
-        format!("docker.io={0},registry.k8s.io={0}", self.registry.addr())
-    }
-
-    /// `docker build` of `context` (its Kubefile) tagged `tag`, with host networking, the
-    /// mirrors and `args`; returns the output, successful or not.
-    fn docker_build(&self, context: &Path, tag: &str, args: &[&str]) -> std::process::Output {
-        let kubefile = context.join("Kubefile");
-        let mut all = vec![
-            "--network".to_owned(),
-            "host".to_owned(),
-            "--build-arg".to_owned(),
-            format!("SEALER_REGISTRY_MIRRORS={}", self.mirrors()),
-            "-f".to_owned(),
-            kubefile.display().to_string(),
-            "-t".to_owned(),
-            tag.to_owned(),
-        ];
-        all.extend(args.iter().map(|a| (*a).to_owned()));
-        all.push(context.display().to_string());
-        self.dockerd.build(all)
-    }
-
-    /// [`Setup::docker_build`] that must succeed; returns the progress log.
-    fn docker_build_ok(&self, context: &Path, tag: &str, args: &[&str]) -> String {
-        let output = self.docker_build(context, tag, args);
-        let log = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(
-            output.status.success(),
-            "docker build of {} failed:\n{log}",
-            context.display()
-        );
-        log
-    }
-
-    /// `sealer-build --root ROOT` with the upstream mirrors.
-    fn sealer(&self, root: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sealer-build"));
-        command.arg("--root").arg(root);
-        for registry in ["docker.io", "registry.k8s.io"] {
-            command
-                .arg("--registry-mirror")
-                .arg(format!("{registry}={}", self.registry.addr()));
-        }
-        command
-    }
-}
-
-/// A copy of `source` whose Kubefile starts with `first_line` (a `# syntax=` directive).
-fn context_with_first_line(source: &Path, first_line: Option<&str>) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().expect("temporary context");
-    copy_tree(source, copy.path());
-    if let Some(line) = first_line {
-        let kubefile = copy.path().join("Kubefile");
-        let text = fs::read_to_string(&kubefile).expect("Kubefile");
-        fs::write(&kubefile, format!("{line}\n{text}")).expect("write Kubefile");
-    }
-    copy
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("mkdir");
-    for entry in fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().expect("file type");
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path()).expect("link"), &target)
-                .expect("symlink");
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// Every entry below `root`: its type, permission bits, owner, and content digest or link
-/// target.
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).expect("read_dir").flatten().collect();
-        entries.sort_by_key(fs::DirEntry::file_name);
-        for entry in entries {
-            let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .expect("below root")
-                .display()
-                .to_string();
-            let metadata = fs::symlink_metadata(&path).expect("metadata");
-            let mode = metadata.permissions().mode() & 0o7777;
-            let owner = format!("{}:{}", metadata.uid(), metadata.gid());
-            let description = if metadata.is_dir() {
-                walk(root, &path, out);
-                format!("dir {mode:o} {owner}")
-            } else if metadata.file_type().is_symlink() {
-                format!(
-                    "symlink {owner} -> {}",
-                    fs::read_link(&path).expect("link").display()
-                )
-            } else {
-                let digest = hex::encode(Sha256::digest(fs::read(&path).expect("read")));
-                format!("file {mode:o} {owner} {} {digest}", metadata.size())
-            };
-            out.insert(relative, description);
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-/// Differences between two trees, at most 20, for a readable failure.
-fn differences(left: &BTreeMap<String, String>, right: &BTreeMap<String, String>) -> Vec<String> {
-    let mut keys: Vec<&String> = left.keys().chain(right.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|key| left.get(*key) != right.get(*key))
-        .take(20)
-        .map(|key| {
-            format!(
-                "{key}: engine {:?}, buildkit {:?}",
-                left.get(key),
-                right.get(key)
-            )
-        })
-        .collect()
-}
-
-/// The rootfs and config labels of `tag` in the engine's store at `root`.
-fn engine_image(root: &Path, tag: &str) -> (tempfile::TempDir, BTreeMap<String, String>) {
-    let store = image::store::Store::open(root).expect("store");
-    let reference = image::Reference::parse(tag).expect("reference");
-    let stored = store.resolve(&reference).expect("built image");
-    let manifest = store
-        .read_manifest(&stored.descriptor.digest)
-        .expect("manifest");
-    let config: image::manifest::ImageConfig =
-        serde_json::from_slice(&store.read_blob(&manifest.config.digest).expect("config"))
-            .expect("config json");
-    let rootfs = tempfile::tempdir().expect("rootfs");
-    for layer in &manifest.layers {
-        let blob = store.open_blob(&layer.digest).expect("layer");
-        image::layer::unpack_layer(blob, rootfs.path(), &image::layer::UnpackOptions::default())
-            .expect("unpack");
-    }
-    (rootfs, config.config.labels)
-}
-
-fn success(command: &mut Command) -> String {
-    let output = command.output().expect("run");
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 #[test]
 fn the_examples_built_by_docker_equal_those_the_engine_builds() {
@@ -297,26 +87,6 @@ fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     let args = ["--build-arg", &base_arg, "--build-arg", &syntax];
     setup.docker_build_ok(plain.path(), "it/app-arg:1", &args);
     compare(&setup, root.path(), app_tag, "it/app-arg:1");
-}
-
-/// The engine's `engine_tag` and docker's `docker_tag` have the same rootfs and labels.
-fn compare(setup: &Setup, root: &Path, engine_tag: &str, docker_tag: &str) {
-    let (engine_rootfs, engine_labels) = engine_image(root, engine_tag);
-    let docker_rootfs = setup.dockerd.save_rootfs(docker_tag);
-    let (engine_tree, docker_tree) = (tree(engine_rootfs.path()), tree(docker_rootfs.path()));
-    let differences = differences(&engine_tree, &docker_tree);
-    assert!(
-        differences.is_empty(),
-        "{engine_tag} (engine) and {docker_tag} (BuildKit) differ:\n{}",
-        differences.join("\n")
-    );
-    assert!(
-        engine_tree
-            .keys()
-            .any(|path| path.starts_with("registry/docker/registry/v2/blobs/")),
-        "the images were cached into {engine_tag}"
-    );
-    assert_eq!(engine_labels, setup.dockerd.inspect_labels(docker_tag));
 }
 
 #[test]
@@ -417,25 +187,6 @@ fn an_unchanged_build_is_cached_and_a_chart_change_refetches_only_its_images() {
         .collect();
     names.sort();
     assert_eq!(names, ["2"]);
-}
-
-/// The first progress line of one of our steps (`#7 [2/3] COPY ...`, `#9 cache ...`,
-/// `#10 store ...`).
-fn is_step(line: &str) -> bool {
-    let text = line.split_once(' ').map_or("", |(_, rest)| rest);
-    (text.starts_with('[') && !text.starts_with("[internal]"))
-        || text.starts_with("cache ")
-        || text.starts_with("store ")
-}
-
-/// True when the step named `name` ran, false when it was cached; the step must be in the log.
-fn ran(log: &str, name: &str) -> bool {
-    let vertex = log
-        .lines()
-        .find(|line| line.ends_with(name))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no step `{name}` in:\n{log}"));
-    !log.contains(&format!("{vertex} CACHED"))
 }
 
 #[test]

@@ -39,6 +39,16 @@ pub enum IgnoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A pattern of a list (not of a file) is one Docker would refuse.
+    #[error("exclude pattern {position} `{pattern}` is invalid: {reason}")]
+    ListPattern {
+        /// 1-based position of the pattern in the list.
+        position: usize,
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The ignore file exists but cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -120,6 +130,29 @@ impl DockerIgnore {
         Ok(ignore)
     }
 
+    /// Patterns already read, such as the exclude patterns a BuildKit daemon sends with a
+    /// FileSync request, compiled as patternmatcher's `New` does: each is trimmed, an empty
+    /// one is skipped, the rest is cleaned and a leading `!` makes an exception. Unlike
+    /// [`DockerIgnore::parse`] nothing is a comment: a pattern starting with `#` is a pattern.
+    pub fn from_patterns(patterns: &[String]) -> Result<DockerIgnore, IgnoreError> {
+        let mut ignore = DockerIgnore::default();
+        for (index, given) in patterns.iter().enumerate() {
+            let trimmed = given.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let pattern = compile(trimmed).map_err(|reason| IgnoreError::ListPattern {
+                position: index + 1,
+                pattern: given.clone(),
+                reason,
+            })?;
+            ignore.has_exceptions |= pattern.exception;
+            ignore.patterns.push(pattern);
+            ignore.cleaned.push(trimmed.to_owned());
+        }
+        Ok(ignore)
+    }
+
     /// The ignore file of a build: `<Kubefile name>.dockerignore` beside the Kubefile when it
     /// exists (BuildKit's rule for a named Dockerfile), else `.dockerignore` at the root of the
     /// context, else no patterns.
@@ -153,7 +186,7 @@ impl DockerIgnore {
                     pattern,
                     reason,
                 },
-                read @ IgnoreError::Read { .. } => read,
+                other @ (IgnoreError::Read { .. } | IgnoreError::ListPattern { .. }) => other,
             });
         }
         Ok(DockerIgnore::default())
@@ -291,7 +324,7 @@ fn compile(pattern: &str) -> Result<Pattern, String> {
 
 /// Go's `path.Clean`: one `/` between names, no `.`, `..` resolved lexically (kept at the
 /// start of a relative path), no trailing `/`, `.` for an empty result.
-fn clean(path: &str) -> String {
+pub fn clean(path: &str) -> String {
     let rooted = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
@@ -700,6 +733,33 @@ mod tests {
                 "patterns {patterns:?}, path {path}"
             );
         }
+    }
+
+    #[test]
+    fn pattern_lists_compile_without_comments() {
+        let list = |patterns: &[&str]| {
+            DockerIgnore::from_patterns(
+                &patterns.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>(),
+            )
+        };
+        let hashed = list(&["#secret", "  ", "", " logs/ ", "!logs/keep"]).unwrap();
+        assert!(hashed.is_excluded("#secret"));
+        assert!(hashed.is_excluded("logs/other"));
+        assert!(!hashed.is_excluded("logs/keep"));
+        assert!(!hashed.is_excluded("other"));
+        assert!(hashed.may_include_below("logs"));
+        assert_eq!(hashed.patterns(), ["#secret", "logs/", "!logs/keep"]);
+        // The same patterns read as a file: the first line is a comment there.
+        assert!(!ignore(&["#secret"]).is_excluded("#secret"));
+        assert!(list(&[" ", ""]).unwrap().is_empty());
+
+        let error = list(&["ok", "[abc"]).unwrap_err();
+        assert!(
+            matches!(error, IgnoreError::ListPattern { position: 2, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("`[abc`"), "{error}");
+        assert!(list(&["!"]).is_err());
     }
 
     #[test]

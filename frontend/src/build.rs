@@ -30,6 +30,7 @@ use crate::BuildFile;
 use crate::error::FrontendError;
 use crate::gateway::{EVALUATE_CAP, Gateway, RefId};
 use crate::opts::{FrontendOptions, NetworkMode};
+use crate::scan_inputs::{SCAN_OPTION, ScanInputs};
 use crate::view::GatewayView;
 
 /// The build arg listing registry mirrors for the fetch steps (`SOURCE=MIRROR,...`), as
@@ -324,6 +325,13 @@ impl Build<'_> {
                 .iter()
                 .map(|v| (v.name.clone(), v.value.clone())),
         );
+        let options = self.options;
+        if let Some(inputs) = &options.scan_inputs {
+            let files = self.read_scan_inputs(inputs).await?;
+            inputs
+                .add_to(&mut scan_options, &files)
+                .map_err(FrontendError::Build)?;
+        }
         let gateway = self.gateway.clone();
         let context = context.clone();
         let platform = self.platform.clone();
@@ -593,6 +601,46 @@ impl Build<'_> {
             Err(error) if error.is_not_found() => Ok(None),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// The texts of the files of `inputs`, by path, read from the local the client sent
+    /// them in (only these files are transferred).
+    async fn read_scan_inputs(
+        &mut self,
+        inputs: &ScanInputs,
+    ) -> Result<BTreeMap<String, String>, FrontendError> {
+        let paths = inputs.paths();
+        let mut files = BTreeMap::new();
+        if paths.is_empty() {
+            return Ok(files);
+        }
+        let local = self.local(
+            &inputs.local,
+            LocalOpts {
+                follow_paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+                shared_key_hint: inputs.local.clone(),
+                ..LocalOpts::default()
+            },
+            "[internal] load scan inputs",
+        );
+        let reference = self.solve(&local).await?;
+        for path in paths {
+            let bytes = match self.gateway.read_file(&reference, path).await {
+                Ok(bytes) => bytes,
+                Err(error) if error.is_not_found() => {
+                    return Err(FrontendError::Build(format!(
+                        "the scan input `{path}` (option `{SCAN_OPTION}`) was not found in the `{}` directory the client sent; send every file the option names",
+                        inputs.local
+                    )));
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let text = String::from_utf8(bytes).map_err(|_| FrontendError::NotUtf8 {
+                name: format!("{}/{path}", inputs.local),
+            })?;
+            files.insert(path.to_owned(), text);
+        }
+        Ok(files)
     }
 
     /// A `local://` source of the client's session, named in the progress output.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fetch;
 pub mod gateway;
 pub mod opts;
+pub mod scan_inputs;
 pub mod stdio;
 pub mod view;
 

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use kubefile::plan::{Platform, parse_build_arg};
 use llb::source::ResolveMode;
 
+use crate::scan_inputs::{SCAN_OPTION, ScanInputs};
+
 /// The build file read when no `filename` option is given.
 pub const DEFAULT_FILENAME: &str = "Kubefile";
 
@@ -71,6 +73,9 @@ pub struct FrontendOptions {
     pub context_local: String,
     /// The name of the local holding the build file (`dockerfilekey`, default `dockerfile`).
     pub build_file_local: String,
+    /// Values and image lists for the image scan ([`SCAN_OPTION`]), sent by `sealer-build
+    /// build --buildkit`.
+    pub scan_inputs: Option<ScanInputs>,
 }
 
 impl Default for FrontendOptions {
@@ -89,6 +94,7 @@ impl Default for FrontendOptions {
             session_id: String::new(),
             context_local: "context".to_owned(),
             build_file_local: "dockerfile".to_owned(),
+            scan_inputs: None,
         }
     }
 }
@@ -221,6 +227,9 @@ impl FrontendOptions {
                     }
                     "add-hosts" => options.add_hosts = parse_extra_hosts(value).map_err(invalid)?,
                     "source" => options.source = non_empty(value),
+                    SCAN_OPTION if !value.is_empty() => {
+                        options.scan_inputs = Some(ScanInputs::parse(value).map_err(invalid)?);
+                    }
                     // `cache-from`, `cmdline`, `multi-platform` and the like: nothing to do.
                     _ => {}
                 }
@@ -482,6 +491,43 @@ mod tests {
             let (key, _) = pair.split_once('=').unwrap();
             assert!(text.contains(&format!("`{key}=")), "{pair}: {text}");
         }
+    }
+
+    #[test]
+    fn scan_inputs_are_parsed_and_bad_json_names_the_option() {
+        let options = FrontendOptions::from_pairs([
+            r#"sealer.scan={"local":"sealer-inputs","values":[{"chart":"nginx","path":"values/0000.yaml"}],"set":["nginx.image.tag=1"],"image_lists":["lists/0000.txt"]}"#,
+        ])
+        .unwrap();
+        let inputs = options.scan_inputs.unwrap();
+        assert_eq!(inputs.local, "sealer-inputs");
+        assert_eq!(inputs.paths(), ["values/0000.yaml", "lists/0000.txt"]);
+        assert_eq!(inputs.set, ["nginx.image.tag=1"]);
+        assert!(inputs.set_string.is_empty());
+        assert_eq!(
+            FrontendOptions::from_pairs(["sealer.scan="])
+                .unwrap()
+                .scan_inputs,
+            None
+        );
+
+        let error = FrontendOptions::from_pairs([r#"sealer.scan={"local":"#]).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with(
+                r#"invalid frontend option `sealer.scan={"local":`: not valid scan inputs JSON: "#
+            ),
+            "{text}"
+        );
+        let outside = FrontendOptions::from_pairs([
+            r#"sealer.scan={"local":"sealer-inputs","image_lists":["../../etc/passwd"]}"#,
+        ])
+        .unwrap_err();
+        assert!(matches!(&outside, OptionsError::Invalid { key, .. } if key == "sealer.scan"));
+        assert!(
+            outside.to_string().contains("must stay inside the local"),
+            "{outside}"
+        );
     }
 
     #[test]

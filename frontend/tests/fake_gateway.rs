@@ -559,3 +559,250 @@ async fn gateway_mode_names_a_missing_build_file() {
         "the build file `Kubefile.prod` was not found in the `dockerfile` directory the client sent; pass it with `-f` or name it Kubefile"
     );
 }
+
+/// The frontend image, pinned so that nothing resolves it.
+const PINNED_FRONTEND: &str = "127.0.0.1:5000/sealer-frontend@sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+/// A build whose rootfs holds a chart `nginx` (library/nginx:1.0 by default) and a manifest
+/// naming redis:7; every cap the fetch steps need; `ses1` as session.
+fn chart_build_fake() -> FakeGateway {
+    let chart = [
+        (
+            "charts/nginx/Chart.yaml",
+            "apiVersion: v2\nname: nginx\nversion: 1.0.0\n",
+        ),
+        (
+            "charts/nginx/values.yaml",
+            "image:\n  repository: library/nginx\n  tag: \"1.0\"\n",
+        ),
+        (
+            "charts/nginx/templates/pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n",
+        ),
+        (
+            "manifests/cache.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: cache\nspec:\n  containers:\n  - name: cache\n    image: redis:7\n",
+        ),
+    ];
+    let mut fake = FakeGateway::new()
+        .with_caps(
+            [
+                "source.local",
+                "source.local.followpaths",
+                "source.local.sessionid",
+                "source.local.sharedkeyhint",
+                "source.local.excludepatterns",
+                "source.image",
+                "file.base",
+                "exec.meta.base",
+                "exec.mount.bind",
+                "exec.mount.selector",
+                "exec.mount.cache",
+                "exec.mount.cache.sharing",
+                "exec.mount.tmpfs",
+                "exec.mount.secret",
+                "exec.meta.network",
+                "exec.extrahosts",
+                "exec.meta.ignorecache",
+                "constraints",
+                "platform",
+                "meta.description",
+            ]
+            .into_iter()
+            .map(cap)
+            .collect(),
+            vec![cap("readfile")],
+        )
+        .with_solve_result("df")
+        .with_file("df", "Kubefile", "FROM scratch\nCOPY . .\n")
+        .with_file("df", "Kubefile.dockerignore", "");
+    for (path, text) in chart {
+        fake = fake
+            .with_file("ctx", path, text)
+            .with_file("rootfs", path, text);
+    }
+    fake
+}
+
+fn session_options(pairs: &[&str]) -> Result<FrontendOptions, OptionsError> {
+    FrontendOptions::from_pairs(pairs.iter().copied()).map(|mut options| {
+        "ses1".clone_into(&mut options.session_id);
+        options
+    })
+}
+
+/// The `llb.customname` of every vertex the Solves named.
+fn solved_names(fake: &FakeGateway) -> Vec<String> {
+    let mut names: Vec<String> = fake
+        .state()
+        .solves
+        .iter()
+        .filter_map(|solve| solve.definition.as_ref())
+        .flat_map(|definition| definition.metadata.values())
+        .filter_map(|metadata| metadata.description.get("llb.customname").cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The container images listed in the returned image config.
+fn listed_images(fake: &FakeGateway) -> Vec<String> {
+    let answer = fake.state().returned.clone().unwrap();
+    assert!(answer.error.is_none(), "{:?}", answer.error);
+    let config: serde_json::Value =
+        serde_json::from_slice(&answer.result.unwrap().metadata["containerimage.config"]).unwrap();
+    let listed = config["config"]["Labels"][engine::metadata::CONTAINER_IMAGES_ANNOTATION]
+        .as_str()
+        .unwrap_or("[]")
+        .to_owned();
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    listed
+        .iter()
+        .map(|image| image["image"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn without_scan_inputs_the_chart_defaults_are_cached() {
+    let fake = chart_build_fake()
+        .with_solve_result("ctx")
+        .with_solve_result("rootfs")
+        .with_solve_result("fetch-a")
+        .with_solve_result("fetch-b")
+        .with_solve_result("final")
+        .with_file("fetch-a", "documents.json", r#"{"images":[]}"#)
+        .with_file("fetch-b", "documents.json", r#"{"images":[]}"#);
+    let gateway = fake.start().await;
+    let options = session_options(&["filename=Kubefile", &format!("source={PINNED_FRONTEND}")]);
+    frontend::serve(&gateway, options).await.unwrap();
+    assert_eq!(
+        listed_images(&fake),
+        ["docker.io/library/nginx:1.0", "docker.io/library/redis:7"]
+    );
+    let names = solved_names(&fake);
+    assert!(
+        names.contains(&"cache docker.io/library/nginx:1.0".to_owned()),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|name| name.contains("scan inputs")));
+}
+
+#[tokio::test]
+async fn scan_inputs_from_the_session_change_the_cached_images() {
+    let scan = r#"sealer.scan={"local":"sealer-inputs","values":[{"chart":"nginx","path":"values/0000.yaml"}],"set":["nginx.image.repository=example/web"],"set_string":[],"image_lists":["lists/0000.txt"],"ignored_image_lists":["ignored/0000.txt"]}"#;
+    let fake = chart_build_fake()
+        .with_solve_result("ctx")
+        .with_solve_result("rootfs")
+        .with_solve_result("inputs")
+        .with_solve_result("fetch-a")
+        .with_solve_result("fetch-b")
+        .with_solve_result("final")
+        .with_file("inputs", "values/0000.yaml", "image:\n  tag: \"2.0\"\n")
+        .with_file("inputs", "lists/0000.txt", "# extra\nbusybox:1.36\n")
+        .with_file("inputs", "ignored/0000.txt", "redis:7\n")
+        .with_file("fetch-a", "documents.json", r#"{"images":[]}"#)
+        .with_file("fetch-b", "documents.json", r#"{"images":[]}"#);
+    let gateway = fake.start().await;
+    let options = session_options(&[
+        "filename=Kubefile",
+        &format!("source={PINNED_FRONTEND}"),
+        scan,
+    ]);
+    frontend::serve(&gateway, options).await.unwrap();
+
+    // The values file, then --set, rendered the chart; the list added busybox; the ignore
+    // list dropped redis.
+    assert_eq!(
+        listed_images(&fake),
+        [
+            "docker.io/example/web:2.0",
+            "docker.io/library/busybox:1.36"
+        ]
+    );
+    let names = solved_names(&fake);
+    for fetched in [
+        "cache docker.io/example/web:2.0",
+        "cache docker.io/library/busybox:1.36",
+    ] {
+        assert!(names.contains(&fetched.to_owned()), "{names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|name| name.contains("nginx:1.0") || name.contains("redis")),
+        "{names:?}"
+    );
+
+    // Only the listed files of the session's `sealer-inputs` directory were asked for.
+    let state = fake.state();
+    let definition = state.solves[3].definition.clone().unwrap();
+    let op = <pb::Op as prost::Message>::decode(definition.def[0].as_slice()).unwrap();
+    let Some(pb::op::Op::Source(source)) = op.op else {
+        panic!("the scan inputs are a source op")
+    };
+    assert_eq!(source.identifier, "local://sealer-inputs");
+    assert_eq!(source.attrs["local.session"], "ses1");
+    assert_eq!(source.attrs["local.sharedkeyhint"], "sealer-inputs");
+    assert_eq!(
+        source.attrs["local.followpaths"],
+        r#"["values/0000.yaml","lists/0000.txt","ignored/0000.txt"]"#
+    );
+    let read: Vec<&str> = state
+        .reads
+        .iter()
+        .filter(|read| read.r#ref == "inputs")
+        .map(|read| read.file_path.as_str())
+        .collect();
+    assert_eq!(
+        read,
+        ["values/0000.yaml", "lists/0000.txt", "ignored/0000.txt"]
+    );
+}
+
+#[tokio::test]
+async fn bad_scan_inputs_fail_the_build_with_a_clear_error() {
+    let fake = chart_build_fake();
+    let gateway = fake.start().await;
+    let options = session_options(&["sealer.scan={\"local\":\"sealer-inputs\",\"values\":"]);
+    frontend::serve(&gateway, options).await.unwrap();
+    let message = fake
+        .state()
+        .returned
+        .clone()
+        .unwrap()
+        .error
+        .unwrap()
+        .message;
+    assert!(
+        message.starts_with("invalid frontend option `sealer.scan="),
+        "{message}"
+    );
+    assert!(message.contains("not valid scan inputs JSON"), "{message}");
+    assert!(fake.state().solves.is_empty());
+
+    // A file the option names but the client did not send.
+    let fake = chart_build_fake()
+        .with_solve_result("ctx")
+        .with_solve_result("rootfs")
+        .with_solve_result("inputs")
+        .with_ref("inputs");
+    let gateway = fake.start().await;
+    let options = session_options(&[
+        "filename=Kubefile",
+        r#"sealer.scan={"local":"sealer-inputs","image_lists":["lists/0000.txt"]}"#,
+    ]);
+    frontend::serve(&gateway, options).await.unwrap();
+    let message = fake
+        .state()
+        .returned
+        .clone()
+        .unwrap()
+        .error
+        .unwrap()
+        .message;
+    assert_eq!(
+        message,
+        "the scan input `lists/0000.txt` (option `sealer.scan`) was not found in the `sealer-inputs` directory the client sent; send every file the option names"
+    );
+}

@@ -23,6 +23,9 @@ pub(crate) fn default_limits() -> Limits {
 pub struct ChartValues {
     /// Values files, in order (paths outside the context allowed).
     pub values_files: Vec<PathBuf>,
+    /// Values given as text (read elsewhere, such as from a BuildKit session), each as
+    /// (the name warnings call it, its YAML), in order; applied after [`Self::values_files`].
+    pub values_texts: Vec<(String, String)>,
     /// `--set` expressions, in order.
     pub set: Vec<String>,
     /// `--set-string` expressions, in order.
@@ -105,5 +108,18 @@ impl Default for ScanOptions {
             api_versions: Vec::new(),
             limits: default_limits(),
         }
+    }
+}
+
+/// `CHART.KEY=VALUE` (a `--set` flag) → (`CHART`, `KEY=VALUE`): the chart is everything
+/// before the first dot.
+pub fn split_chart_expression(entry: &str) -> Option<(&str, &str)> {
+    match entry.split_once('.') {
+        Some((chart, expression))
+            if !chart.is_empty() && !chart.contains('=') && expression.contains('=') =>
+        {
+            Some((chart, expression))
+        }
+        _ => None,
     }
 }

@@ -151,6 +151,66 @@ fn a_values_file_and_set_change_the_images() {
 }
 
 #[test]
+fn values_texts_apply_after_values_files_and_before_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prod.yaml");
+    std::fs::write(&file, "image:\n  tag: \"2.0\"\n").unwrap();
+    let texts = vec![
+        (
+            "values/0000.yaml".to_owned(),
+            "image:\n  tag: \"4.0\"\nprimary:\n  image:\n    repository: example/db\n".to_owned(),
+        ),
+        (
+            "values/0001.yaml".to_owned(),
+            "primary:\n  image:\n    tag: p5\n".to_owned(),
+        ),
+    ];
+    assert_eq!(
+        images_with(ChartValues {
+            values_files: vec![file.clone()],
+            values_texts: texts.clone(),
+            ..ChartValues::default()
+        }),
+        ["docker.io/example/app:4.0", "docker.io/example/db:p5"],
+        "texts apply in order, after the files"
+    );
+    assert_eq!(
+        images_with(ChartValues {
+            values_files: vec![file],
+            values_texts: texts,
+            set: vec!["image.tag=3.0".into()],
+            ..ChartValues::default()
+        }),
+        ["docker.io/example/app:3.0", "docker.io/example/db:p5"],
+        "--set wins over values texts"
+    );
+}
+
+#[test]
+fn an_invalid_values_text_is_named_in_the_warning() {
+    let options = ScanOptions {
+        chart_values: BTreeMap::from([(
+            "app".to_owned(),
+            ChartValues {
+                values_texts: vec![("values/0000.yaml".to_owned(), "image: [\n".to_owned())],
+                ..ChartValues::default()
+            },
+        )]),
+        ..ScanOptions::default()
+    };
+    let report = scan::scan_chart("charts/app", &user_values_chart(), &options);
+    assert_eq!(report.partial_charts, ["app"]);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("values/0000.yaml")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
 fn subcharts_enabled_only_through_set_and_aliases_get_their_own_values() {
     assert_eq!(
         images_with(ChartValues {

@@ -17,37 +17,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench::{measure, quick_mode, ratio, sibling_binary};
+use bench::{BuildFixture, FixtureSizes, MIB, measure, ratio, sibling_binary};
 use sha2::{Digest as _, Sha256};
-use testkit::images::{ImageSpec, Random, push_generated};
+use testkit::images::{ImageSpec, push_generated};
 use testkit::registry::Registry;
-
-const MIB: usize = 1024 * 1024;
-
-struct Sizes {
-    rootfs_files: usize,
-    rootfs_file_size: usize,
-    images: usize,
-    image_layers: Vec<usize>,
-}
-
-fn sizes() -> Sizes {
-    if quick_mode() {
-        Sizes {
-            rootfs_files: 4,
-            rootfs_file_size: 2 * MIB,
-            images: 3,
-            image_layers: vec![MIB / 2, MIB / 2],
-        }
-    } else {
-        Sizes {
-            rootfs_files: 30,
-            rootfs_file_size: 10 * MIB,
-            images: 20,
-            image_layers: vec![20 * MIB, 20 * MIB, 10 * MIB],
-        }
-    }
-}
 
 /// Reads and hashes every file under `dir` once; returns the bytes read.
 fn hash_tree(dir: &Path) -> u64 {
@@ -92,37 +65,12 @@ fn skopeo_copy(src: &str, dest: &str) -> Command {
 }
 
 fn main() -> io::Result<()> {
-    let sizes = sizes();
-    let work = tempfile::tempdir()?;
-    let context = work.path().join("context");
-    let rootfs = context.join("rootfs");
-    fs::create_dir_all(rootfs.join("bin"))?;
-    fs::create_dir_all(context.join("manifests"))?;
-    let mut data = vec![0u8; sizes.rootfs_file_size];
-    for n in 0..sizes.rootfs_files {
-        Random::new(n as u64 + 1).fill(&mut data);
-        fs::write(rootfs.join(format!("bin/tool-{n:02}")), &data)?;
-    }
-    let upstream = Registry::start();
-    let mut image_list = String::new();
-    for n in 0..sizes.images {
-        let path = format!("bench/image-{n:02}:1");
-        push_generated(
-            upstream.addr(),
-            &path,
-            &[ImageSpec::amd64(&sizes.image_layers, 1000 + n as u64)],
-        );
-        image_list.push_str("bench.local/");
-        image_list.push_str(&path);
-        image_list.push('\n');
-    }
-    fs::write(context.join("manifests/imageList"), &image_list)?;
-    fs::write(
-        context.join("Kubefile"),
-        "FROM scratch\nCOPY rootfs .\nCOPY manifests manifests\n",
-    )?;
+    let sizes = FixtureSizes::from_mode();
+    let fixture = BuildFixture::generate(&sizes)?;
+    let (work, context, upstream) = (fixture.work.path(), &fixture.context, &fixture.upstream);
+    let rootfs = fixture.rootfs();
     let sealer_build = sibling_binary("sealer-build");
-    let mirror = format!("bench.local={}", upstream.addr());
+    let mirror = fixture.mirror();
     let build = |root: &Path, tag: &str, extra: &[&str]| {
         let mut command = Command::new(&sealer_build);
         command
@@ -131,7 +79,7 @@ fn main() -> io::Result<()> {
             .args(["--registry-mirror", &mirror, "-q", "build"])
             .args(["--platform", "linux/amd64", "-t", tag])
             .args(extra)
-            .arg(&context);
+            .arg(context);
         command
     };
 
@@ -139,7 +87,7 @@ fn main() -> io::Result<()> {
     let floor_start = Instant::now();
     let floor_bytes = hash_tree(&rootfs) + hash_tree(upstream.storage_dir());
     let floor = floor_start.elapsed();
-    let store = work.path().join("store");
+    let store = work.join("store");
     let (cold, _) = measure(&mut build(&store, "bench/cluster:1", &[]));
     let pipeline_target = Registry::start();
     let pipeline_start = Instant::now();
@@ -149,13 +97,13 @@ fn main() -> io::Result<()> {
             &format!("docker://{}/bench/image-{n:02}:1", pipeline_target.addr()),
         ));
     }
-    let tar = work.path().join("rootfs.tar");
+    let tar = work.join("rootfs.tar");
     measure(
         Command::new("tar")
             .arg("-cf")
             .arg(&tar)
             .arg("-C")
-            .arg(&context)
+            .arg(context)
             .arg("rootfs"),
     );
     let pipeline = pipeline_start.elapsed();

@@ -139,7 +139,7 @@ impl Session {
     /// (`$DOCKER_CONFIG`, else `~/.docker`).
     pub fn new(name: &str, shared_key: &str) -> Session {
         Session {
-            id: new_session_id(),
+            id: new_id(),
             name: header_safe(name),
             shared_key: header_safe(shared_key),
             credentials: CredentialStore::from_env(),
@@ -378,8 +378,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for WatchedIo<IO> {
     }
 }
 
-/// 25 random characters of `[a-z0-9]`, like BuildKit's `identity.NewID`.
-fn new_session_id() -> String {
+/// 25 random characters of `[a-z0-9]`, like BuildKit's `identity.NewID`: the form of
+/// session and build (Solve ref) ids.
+pub fn new_id() -> String {
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     (0..25)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
@@ -403,18 +404,18 @@ fn header_safe(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{header_safe, new_session_id};
+    use super::{header_safe, new_id};
 
     #[test]
     fn session_ids_are_25_lowercase_alphanumerics_and_differ() {
-        let first = new_session_id();
+        let first = new_id();
         assert_eq!(first.len(), 25);
         assert!(
             first
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         );
-        assert_ne!(first, new_session_id());
+        assert_ne!(first, new_id());
     }
 
     #[test]

@@ -28,6 +28,12 @@ const INTERRUPTED: u8 = 130;
 
 /// Runs the build; prints the summary.
 pub async fn build(global: &GlobalArgs, args: &BuildArgs) -> Result<ExitCode> {
+    if args.buildkit.is_some() {
+        return super::build_buildkit::build(global, args).await;
+    }
+    if args.tags.is_empty() {
+        bail!("name the image: -t NAME[:TAG]");
+    }
     let options = build_options(args)?;
     let exports = args
         .exports
@@ -152,7 +158,7 @@ fn build_options(args: &BuildArgs) -> Result<BuildOptions> {
     options.labels = key_values("--label", &args.labels)?;
     options.annotations = key_values("--annotation", &args.annotations)?;
     options.isolation = args.isolation.parse().map_err(anyhow::Error::msg)?;
-    options.compression = match args.compression.as_str() {
+    options.compression = match args.compression.as_deref().unwrap_or("zstd") {
         "gzip" => image::layer::Compression::Gzip,
         "none" => image::layer::Compression::None,
         _ => image::layer::Compression::Zstd,

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod auth;
 pub mod build;
+pub mod build_buildkit;
 pub mod images;
 pub mod parse;
 pub mod scan;

@@ -55,7 +55,11 @@ pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions> {
     }
     for (entries, as_strings) in [(&args.set, false), (&args.set_string, true)] {
         for entry in entries {
-            let (chart, expression) = split_chart_expression(entry)?;
+            let (chart, expression) = scan::options::split_chart_expression(entry)
+                .map(|(chart, expression)| (chart.to_owned(), expression.to_owned()))
+                .with_context(|| {
+                    format!("--set {entry}: expected CHART.KEY=VALUE (e.g. nginx.image.tag=1.25)")
+                })?;
             let values = chart_values.entry(chart).or_default();
             if as_strings {
                 values.set_string.push(expression);
@@ -75,18 +79,6 @@ pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions> {
 /// List files given as flags, read when the scan runs.
 fn lists(files: &[PathBuf]) -> Vec<ListSource> {
     files.iter().cloned().map(ListSource::File).collect()
-}
-
-/// `CHART.KEY=VALUE` → (`CHART`, `KEY=VALUE`); the chart is everything before the first dot.
-fn split_chart_expression(entry: &str) -> Result<(String, String)> {
-    match entry.split_once('.') {
-        Some((chart, expression))
-            if !chart.is_empty() && !chart.contains('=') && expression.contains('=') =>
-        {
-            Ok((chart.to_owned(), expression.to_owned()))
-        }
-        _ => bail!("--set {entry}: expected CHART.KEY=VALUE (e.g. nginx.image.tag=1.25)"),
-    }
 }
 
 fn print_report(report: &ScanReport, why: bool) {

@@ -21,7 +21,7 @@ use kyaml::{Node, NodeKind};
 
 use super::{has_extension, record_fields, scan_document};
 use crate::objects::{self, Defaults, str_at};
-use crate::options::{ChartValues, ScanOptions};
+use crate::options::ScanOptions;
 use crate::report::{Collector, Provenance, SourceKind, WarningKind};
 
 /// Chart.yaml annotations that list images. Only the first is read besides rendering: the
@@ -168,41 +168,41 @@ fn render_options(
     options: &ScanOptions,
     out: &mut Collector,
 ) -> Option<RenderOptions> {
-    // Values given by the chart's name apply first, then those given by its path.
-    let mut values = ChartValues::default();
+    // Values given by the chart's name apply first, then those given by its path; for each,
+    // its files, then its texts.
+    let mut values_files = Vec::new();
+    let mut set = Vec::new();
+    let mut set_string = Vec::new();
     let path_values = options.chart_values.get(path).filter(|_| path != name);
     for given in [options.chart_values.get(name), path_values]
         .into_iter()
         .flatten()
     {
-        values
-            .values_files
-            .extend(given.values_files.iter().cloned());
-        values.set.extend(given.set.iter().cloned());
-        values.set_string.extend(given.set_string.iter().cloned());
-    }
-    let mut values_files = Vec::new();
-    for file in &values.values_files {
-        let shown = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => values_files.push((shown, text)),
-            Err(e) => {
-                out.warn(
-                    WarningKind::Unreadable,
-                    &shown,
-                    None,
-                    format!("values file of chart {name}: {e}"),
-                );
-                return None;
+        for file in &given.values_files {
+            let shown = file.display().to_string();
+            match std::fs::read_to_string(file) {
+                Ok(text) => values_files.push((shown, text)),
+                Err(e) => {
+                    out.warn(
+                        WarningKind::Unreadable,
+                        &shown,
+                        None,
+                        format!("values file of chart {name}: {e}"),
+                    );
+                    return None;
+                }
             }
         }
+        values_files.extend(given.values_texts.iter().cloned());
+        set.extend(given.set.iter().cloned());
+        set_string.extend(given.set_string.iter().cloned());
     }
     Some(RenderOptions {
         release_name: options.release_name.clone(),
         namespace: options.namespace.clone(),
         values_files,
-        set: values.set,
-        set_string: values.set_string,
+        set,
+        set_string,
         kube_version: options.kube_version.clone(),
         api_versions: options.api_versions.clone(),
     })
