@@ -312,7 +312,7 @@ pub struct BuildkitArgs {
     pub tls_server_name: Option<String>,
     /// How the session reaches Docker's BuildKit: its `/session` endpoint (http), or
     /// inside the Control service's Session stream (grpc, as standalone BuildKit does).
-    #[arg(long = "buildkit-session", value_enum, default_value_t = SessionTransport::Http, hide = true)]
+    #[arg(long = "buildkit-session", value_enum, default_value_t = SessionTransport::Http, hide = true, requires = "buildkit")]
     pub session: SessionTransport,
 }
 
@@ -323,7 +323,7 @@ pub enum ProgressMode {
     Auto,
     /// One line per event, as `docker build --progress plain` prints them.
     Plain,
-    /// Running steps redrawn in place.
+    /// Running steps redrawn in place (plain lines when standard error is not a terminal).
     Tty,
     /// Nothing but errors.
     Quiet,

@@ -64,8 +64,15 @@ const BUILTIN_METHODS: [&str; 7] = [
 const STREAM_WINDOW: u32 = 16 << 20;
 const CONNECTION_WINDOW: u32 = 64 << 20;
 
-/// How long [`RunningSession::close`] waits for in-flight calls to finish.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The largest request head the session accepts: room for a `.dockerignore` of thousands of
+/// patterns.
+const MAX_HEADER_LIST: u32 = 16 << 20;
+
+/// How long [`RunningSession::close`] lets the session's tasks report before it drops the
+/// connection. Short: when the Solve has returned, BuildKit needs nothing more from the
+/// session (outputs are complete), and it may keep the connection open, which a graceful
+/// shutdown would wait for. Go's client stops its server at once.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Errors of the session. None of them carries a credential.
 #[derive(Debug, thiserror::Error)]
@@ -279,6 +286,9 @@ impl Session {
         Server::builder()
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
+            // The daemon sends each include, exclude and follow pattern as its own metadata
+            // entry; grpc-go refuses to send more than the peer's limit (16 KiB by default).
+            .http2_max_header_list_size(MAX_HEADER_LIST)
             .add_routes(self.into_routes())
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
@@ -296,8 +306,8 @@ pub struct RunningSession {
 }
 
 impl RunningSession {
-    /// Stops serving and waits (at most 3 s, then the connection is dropped) for calls in
-    /// flight. Returns the first error the session met while it ran.
+    /// Stops serving, gives the session's tasks a moment to end, then drops the connection.
+    /// Returns the first error the session met while it ran.
     pub async fn close(mut self) -> Result<()> {
         self.closing.store(true, Ordering::SeqCst);
         if let Some(stop) = self.stop.take() {

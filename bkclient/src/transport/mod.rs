@@ -17,6 +17,7 @@ pub(crate) use upgrade::error_message;
 
 use crate::addr::{Address, DockerHost};
 use crate::error::{ClientError, Result};
+use image::registry::error_chain;
 use upgrade::UpgradeError;
 
 /// HTTP/2 flow-control window per stream on the Control channel (Solve requests, Status
@@ -98,19 +99,4 @@ impl DockerHost {
                 },
             })
     }
-}
-
-/// An error and its sources, joined by ": ".
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

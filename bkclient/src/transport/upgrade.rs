@@ -50,7 +50,14 @@ pub(crate) async fn upgrade(
     })?;
 
     let mut buffer = Vec::with_capacity(1024);
-    let head_end = read_head(&mut stream, &mut buffer).await?;
+    let head_end = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buffer))
+        .await
+        .map_err(|_| {
+            UpgradeError::Transport(format!(
+                "no HTTP response within {} s",
+                HEAD_TIMEOUT.as_secs()
+            ))
+        })??;
     let head = ResponseHead::parse(&buffer[..head_end])?;
     let rest = buffer.split_off(head_end);
     if head.status == 101 {
@@ -90,6 +97,9 @@ fn request_head(path: &str, headers: &[(String, String)]) -> Result<String, Upgr
     request.push_str("\r\n");
     Ok(request)
 }
+
+/// How long the daemon may take to answer the upgrade request.
+const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Reads until the end of the response head; returns the index just past `\r\n\r\n`.
 async fn read_head(stream: &mut Dialed, buffer: &mut Vec<u8>) -> Result<usize, UpgradeError> {
@@ -207,12 +217,15 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
             break;
         };
         let start = line_end + 2;
-        if size == 0 || body.len() < start + size {
-            out.extend_from_slice(&body[start.min(body.len())..(start + size).min(body.len())]);
+        let Some(end) = start.checked_add(size) else {
+            break;
+        };
+        if size == 0 || body.len() < end {
+            out.extend_from_slice(&body[start.min(body.len())..end.min(body.len())]);
             break;
         }
-        out.extend_from_slice(&body[start..start + size]);
-        body = body.get(start + size + 2..).unwrap_or_default();
+        out.extend_from_slice(&body[start..end]);
+        body = body.get(end + 2..).unwrap_or_default();
     }
     out
 }
@@ -295,6 +308,7 @@ mod tests {
             b"hello world"
         );
         assert_eq!(dechunk(b"5\r\nhel"), b"hel");
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nhello\r\n"), b"");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! back through the session.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -50,9 +50,15 @@ pub async fn build(global: &GlobalArgs, args: &BuildArgs) -> Result<ExitCode> {
         }
     };
     let summary = outcome?;
+    // An archive written to standard output leaves the summary to standard error.
+    let mut out: Box<dyn std::io::Write> = if request.writes_to_stdout() {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-        OutputFormat::Table => summary.print_table(),
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?,
+        OutputFormat::Table => summary.write_table(&mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -102,6 +108,8 @@ struct BuildRequest {
     frontend_attrs: HashMap<String, String>,
     entitlements: Vec<String>,
     exports: Vec<Export>,
+    /// The image names, also given to an OCI archive.
+    tags: Vec<String>,
     image_exporter_attrs: HashMap<String, String>,
     /// The daemon that pushes the tags, for `--push` with `--buildkit docker`.
     push_through: Option<DockerHost>,
@@ -140,7 +148,15 @@ impl BuildRequest {
             server_name: options.tls_server_name.clone(),
         };
         let value = args.buildkit.as_deref().filter(|value| !value.is_empty());
-        let address = Address::parse(value, tls, &|name| std::env::var(name).ok())?;
+        let address = Address::parse(value, tls, &|name| std::env::var(name).ok()).map_err(|error| {
+            let mut error = anyhow::Error::from(error);
+            if value.is_some_and(|value| Path::new(value).is_dir()) {
+                error = error.context(
+                    "--buildkit took the build context as its address: write --buildkit=ADDR, or put the context first",
+                );
+            }
+            error
+        })?;
         let is_docker = matches!(address, Address::Docker(_));
 
         let context = std::path::absolute(&args.context)
@@ -184,7 +200,9 @@ impl BuildRequest {
             bail!("--push needs a name: -t NAME[:TAG]");
         }
         for spec in &args.exports {
-            exports.push(parse_output(spec)?);
+            let export = parse_output(spec)?;
+            check_destination(&export)?;
+            exports.push(export);
         }
         if exports.is_empty() {
             bail!(
@@ -204,6 +222,14 @@ impl BuildRequest {
                 other => other,
             };
             image_exporter_attrs.insert("compression".to_owned(), value.to_owned());
+            if !exports
+                .iter()
+                .any(|export| matches!(export, Export::RegistryImages { .. } | Export::Oci(_)))
+            {
+                bail!(
+                    "--compression applies to images and OCI archives only; this build writes neither"
+                );
+            }
         }
         if args.tags.iter().any(|tag| {
             Reference::parse(tag).is_ok_and(|reference| {
@@ -312,6 +338,7 @@ impl BuildRequest {
             frontend_attrs,
             entitlements,
             exports,
+            tags: args.tags.clone(),
             image_exporter_attrs,
             push_through,
             progress: options.progress,
@@ -390,7 +417,13 @@ impl BuildRequest {
                 exporter_attrs.insert("name".to_owned(), names.join(","));
                 exporter_attrs.insert("push".to_owned(), push.to_string());
             }
-            Export::Local(_) | Export::Tar(_) | Export::Oci(_) => {}
+            Export::Oci(_) => {
+                exporter_attrs.clone_from(&self.image_exporter_attrs);
+                if !self.tags.is_empty() {
+                    exporter_attrs.insert("name".to_owned(), self.tags.join(","));
+                }
+            }
+            Export::Local(_) | Export::Tar(_) => {}
         }
         let request = SolveRequest {
             r#ref: bkclient::session::new_id(),
@@ -427,7 +460,11 @@ impl BuildRequest {
                         eprintln!("  | {line}");
                     }
                 }
-                return Err(self.explain(export, error.into()));
+                let error = self.explain(export, error.into());
+                return Err(match closed {
+                    Err(session) => error.context(format!("the build's session failed: {session}")),
+                    Ok(()) => error,
+                });
             }
         };
         closed?;
@@ -437,6 +474,13 @@ impl BuildRequest {
             steps: counts.total,
             cached_steps: counts.cached,
             transfers: sync.stats_by_dir(),
+        })
+    }
+
+    /// True when an archive goes to standard output.
+    fn writes_to_stdout(&self) -> bool {
+        self.exports.iter().any(|export| {
+            matches!(export, Export::Tar(dest) | Export::Oci(dest) if dest.as_os_str() == "-")
         })
     }
 
@@ -506,7 +550,7 @@ impl StatusPrinter {
         match mode {
             ProgressMode::Quiet => StatusPrinter::Quiet,
             ProgressMode::Plain => StatusPrinter::Plain,
-            ProgressMode::Auto if !terminal => StatusPrinter::Plain,
+            ProgressMode::Auto | ProgressMode::Tty if !terminal => StatusPrinter::Plain,
             ProgressMode::Auto | ProgressMode::Tty => {
                 let spinner = indicatif::ProgressBar::new_spinner();
                 spinner.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -554,6 +598,44 @@ fn is_log_line(line: &str) -> bool {
         && words
             .next()
             .is_some_and(|second| second.contains('.') && second.parse::<f64>().is_ok())
+}
+
+/// Refuses, before the build, destinations the output cannot be written to: an archive to a
+/// terminal, a file in a missing directory, a directory path that is a file.
+fn check_destination(export: &Export) -> Result<()> {
+    match export {
+        Export::Tar(dest) | Export::Oci(dest) if dest.as_os_str() == "-" => {
+            if std::io::stdout().is_terminal() {
+                bail!(
+                    "refusing to write the {} archive to a terminal: redirect standard output, or give dest=FILE",
+                    export.exporter()
+                );
+            }
+        }
+        Export::Tar(dest) | Export::Oci(dest) => {
+            let parent = dest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                bail!(
+                    "cannot write {}: the directory {} does not exist",
+                    dest.display(),
+                    parent.display()
+                );
+            }
+        }
+        Export::Local(dest) => {
+            if dest.exists() && !dest.is_dir() {
+                bail!(
+                    "cannot write the rootfs into {}: it is not a directory",
+                    dest.display()
+                );
+            }
+        }
+        Export::DockerImages(_) | Export::RegistryImages { .. } => {}
+    }
+    Ok(())
 }
 
 /// `type=local,dest=DIR`, `type=tar,dest=FILE`, `type=oci,dest=FILE`.
@@ -650,7 +732,7 @@ impl Summary {
         }
     }
 
-    fn print_table(&self) {
+    fn write_table(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let context = self
             .transfers
             .get(CONTEXT_LOCAL)
@@ -662,20 +744,22 @@ impl Summary {
             .cloned()
             .or_else(|| self.outputs.first().cloned())
             .unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "{named} {} ({} steps, {} cached; context: {} files, {} sent)",
             self.image_id.as_deref().unwrap_or("-"),
             self.steps,
             self.cached_steps,
             context.files,
             crate::progress::human_bytes(context.bytes),
-        );
+        )?;
         for tag in self.tags.iter().skip(1) {
-            println!("also tagged {tag}");
+            writeln!(out, "also tagged {tag}")?;
         }
         for output in self.outputs.iter().skip(usize::from(self.tags.is_empty())) {
-            println!("wrote {output}");
+            writeln!(out, "wrote {output}")?;
         }
+        Ok(())
     }
 }
 
@@ -706,6 +790,24 @@ mod tests {
             let error = parse_output(spec).unwrap_err().to_string();
             assert!(error.contains(expected), "{spec}: {error}");
         }
+    }
+
+    #[test]
+    fn unwritable_destinations_are_refused_before_the_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let missing = dir.path().join("missing/rootfs.tar");
+        let error = check_destination(&Export::Tar(missing))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("does not exist"), "{error}");
+        let error = check_destination(&Export::Local(file))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a directory"), "{error}");
+        check_destination(&Export::Tar(dir.path().join("rootfs.tar"))).unwrap();
+        check_destination(&Export::Local(dir.path().join("new"))).unwrap();
     }
 
     #[test]
