@@ -315,6 +315,40 @@ fn the_context_is_sent_filtered_with_links_and_not_again_when_unchanged() {
         fs::read_to_string(files.join("a.txt")).expect("a.txt"),
         "changed\n"
     );
+
+    // A tar on standard output: the summary moves to standard error.
+    let piped = run(setup
+        .buildkit(root.path(), config.path())
+        .args(["--output", "type=tar,dest=-"])
+        .arg(context.path()));
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let mut archive = tar::Archive::new(piped.stdout.as_slice());
+    let mut names: Vec<String> = archive
+        .entries()
+        .expect("a tar on stdout")
+        .map(|entry| {
+            let entry = entry.expect("tar entry");
+            entry.path().expect("path").display().to_string()
+        })
+        .collect();
+    names.sort();
+    assert!(names.iter().any(|name| name == "files/a.txt"), "{names:?}");
+    assert!(stderr(&piped).contains("tar - - ("), "{}", stderr(&piped));
+
+    // Docker 20.10's BuildKit has no OCI exporter: one message says what to use instead.
+    let oci = out.path().join("image.oci");
+    let refused = run(setup
+        .buildkit(root.path(), config.path())
+        .arg("--output")
+        .arg(format!("type=oci,dest={}", oci.display()))
+        .arg(context.path()));
+    let log = stderr(&refused);
+    assert!(!refused.status.success());
+    assert!(
+        log.contains("no `oci` exporter") && log.contains("type=tar"),
+        "{log}"
+    );
+    assert!(!oci.exists());
 }
 
 #[test]
