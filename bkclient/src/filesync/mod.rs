@@ -57,7 +57,8 @@ pub struct TransferStats {
 }
 
 impl TransferStats {
-    fn add(&mut self, other: &TransferStats) {
+    /// Adds another transfer's counts to these.
+    pub fn add(&mut self, other: &TransferStats) {
         self.files += other.files;
         self.bytes += other.bytes;
         self.data_packets += other.data_packets;

@@ -724,11 +724,7 @@ impl Summary {
         self.steps += result.steps;
         self.cached_steps += result.cached_steps;
         for (dir, stats) in result.transfers {
-            let total = self.transfers.entry(dir).or_default();
-            total.files += stats.files;
-            total.bytes += stats.bytes;
-            total.data_packets += stats.data_packets;
-            total.seconds += stats.seconds;
+            self.transfers.entry(dir).or_default().add(&stats);
         }
     }
 
