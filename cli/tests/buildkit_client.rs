@@ -13,9 +13,11 @@ use std::process::{Command, Output};
 use base64::Engine as _;
 
 mod examples;
-use examples::{KUBE_IMAGES, example};
+use examples::example;
 mod docker_support;
-use docker_support::{Setup, differences, engine_image, is_step, ran, setup, success, tree};
+use docker_support::{
+    APP_TAG, EngineExamples, Setup, differences, engine_image, is_step, ran, setup, success, tree,
+};
 use testkit::registry::Registry;
 
 impl Setup {
@@ -59,43 +61,8 @@ fn examples_built_through_buildkit_are_pushed_and_equal_the_engine_builds() {
     let Some(setup) = setup() else { return };
     let root = tempfile::tempdir().expect("store");
     let config = tempfile::tempdir().expect("docker config");
-    let app_images = success(setup.sealer(root.path()).arg("images").arg(example("app")));
-    let app_images: Vec<&str> = app_images.lines().collect();
-    setup.seed(&KUBE_IMAGES);
-    setup.seed(&app_images);
-
-    let base_tag = format!("{}/examples/kubernetes:v1.32.0", setup.registry.addr());
-    success(
-        setup
-            .sealer(root.path())
-            .args([
-                "build",
-                "--platform",
-                "linux/amd64",
-                "--compression",
-                "gzip",
-                "-t",
-                &base_tag,
-            ])
-            .arg(example("kubernetes")),
-    );
-    success(setup.sealer(root.path()).args(["push", &base_tag]));
-    let app_tag = "examples/app:v1";
-    let base_arg = format!("BASE={base_tag}");
-    success(
-        setup
-            .sealer(root.path())
-            .args([
-                "build",
-                "--platform",
-                "linux/amd64",
-                "-t",
-                app_tag,
-                "--build-arg",
-                &base_arg,
-            ])
-            .arg(example("app")),
-    );
+    let EngineExamples { base_tag, base_arg } = setup.engine_examples(root.path());
+    let app_tag = APP_TAG;
 
     let pushed_kubernetes = format!("{}/it/bk-kubernetes:1", setup.registry.addr());
     let built = summary(

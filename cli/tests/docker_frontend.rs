@@ -17,9 +17,10 @@ use base64::Engine as _;
 mod docker_support;
 mod examples;
 use docker_support::{
-    compare, context_with_first_line, differences, engine_image, is_step, ran, setup, success, tree,
+    APP_TAG, EngineExamples, compare, context_with_first_line, differences, engine_image, is_step,
+    ran, setup, success, tree,
 };
-use examples::{KUBE_IMAGES, example};
+use examples::example;
 use testkit::docker;
 use testkit::registry::Registry;
 
@@ -27,30 +28,9 @@ use testkit::registry::Registry;
 fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     let Some(setup) = setup() else { return };
     let root = tempfile::tempdir().expect("store");
-    let app_images = success(setup.sealer(root.path()).arg("images").arg(example("app")));
-    let app_images: Vec<&str> = app_images.lines().collect();
-    setup.seed(&KUBE_IMAGES);
-    setup.seed(&app_images);
+    let EngineExamples { base_tag, base_arg } = setup.engine_examples(root.path());
     let directive = format!("# syntax={}", setup.frontend);
 
-    // The base, then the app on it, as a registry image both builders pull (gzip layers:
-    // Docker 20.10's layer store cannot read zstd).
-    let base_tag = format!("{}/examples/kubernetes:v1.32.0", setup.registry.addr());
-    success(
-        setup
-            .sealer(root.path())
-            .args([
-                "build",
-                "--platform",
-                "linux/amd64",
-                "--compression",
-                "gzip",
-                "-t",
-                &base_tag,
-            ])
-            .arg(example("kubernetes")),
-    );
-    success(setup.sealer(root.path()).args(["push", &base_tag]));
     let kubernetes = context_with_first_line(&example("kubernetes"), Some(&directive));
     setup.docker_build_ok(kubernetes.path(), "it/kubernetes:1", &[]);
     compare(&setup, root.path(), &base_tag, "it/kubernetes:1");
@@ -64,22 +44,7 @@ fn the_examples_built_by_docker_equal_those_the_engine_builds() {
     );
     compare(&setup, root.path(), &base_tag, "it/kubernetes-arg:1");
 
-    let app_tag = "examples/app:v1";
-    let base_arg = format!("BASE={base_tag}");
-    success(
-        setup
-            .sealer(root.path())
-            .args([
-                "build",
-                "--platform",
-                "linux/amd64",
-                "-t",
-                app_tag,
-                "--build-arg",
-                &base_arg,
-            ])
-            .arg(example("app")),
-    );
+    let app_tag = APP_TAG;
     let app = context_with_first_line(&example("app"), Some(&directive));
     setup.docker_build_ok(app.path(), "it/app:1", &["--build-arg", &base_arg]);
     compare(&setup, root.path(), app_tag, "it/app:1");

@@ -21,7 +21,7 @@ use testkit::docker::{self, Dockerd};
 use testkit::images::{ImageSpec, push_generated, seed_of};
 use testkit::registry::Registry;
 
-use crate::examples::mirror_path;
+use crate::examples::{KUBE_IMAGES, example, mirror_path};
 
 /// What every test needs: the daemon, the shared registry and the frontend image in it.
 pub struct Setup {
@@ -106,6 +106,46 @@ impl Setup {
             context.display()
         );
         log
+    }
+
+    /// Seeds the examples' images and builds both with the engine into the store at `root`:
+    /// the kubernetes base (gzip layers: Docker 20.10's layer store cannot read zstd), pushed
+    /// so that BuildKit can pull it, and the app on it.
+    pub fn engine_examples(&self, root: &Path) -> EngineExamples {
+        let app_images = success(self.sealer(root).arg("images").arg(example("app")));
+        let app_images: Vec<&str> = app_images.lines().collect();
+        self.seed(&KUBE_IMAGES);
+        self.seed(&app_images);
+        let base_tag = format!("{}/examples/kubernetes:v1.32.0", self.registry.addr());
+        success(
+            self.sealer(root)
+                .args([
+                    "build",
+                    "--platform",
+                    "linux/amd64",
+                    "--compression",
+                    "gzip",
+                    "-t",
+                ])
+                .arg(&base_tag)
+                .arg(example("kubernetes")),
+        );
+        success(self.sealer(root).args(["push", &base_tag]));
+        let base_arg = format!("BASE={base_tag}");
+        success(
+            self.sealer(root)
+                .args([
+                    "build",
+                    "--platform",
+                    "linux/amd64",
+                    "-t",
+                    APP_TAG,
+                    "--build-arg",
+                ])
+                .arg(&base_arg)
+                .arg(example("app")),
+        );
+        EngineExamples { base_tag, base_arg }
     }
 
     /// `sealer-build --root ROOT` with the upstream mirrors.
@@ -275,4 +315,15 @@ pub fn ran(log: &str, name: &str) -> bool {
         .and_then(|line| line.split_whitespace().next())
         .unwrap_or_else(|| panic!("no step `{name}` in:\n{log}"));
     !log.contains(&format!("{vertex} CACHED"))
+}
+
+/// The engine's tag of the app example [`Setup::engine_examples`] builds.
+pub const APP_TAG: &str = "examples/app:v1";
+
+/// What [`Setup::engine_examples`] built.
+pub struct EngineExamples {
+    /// The kubernetes example, in the shared registry.
+    pub base_tag: String,
+    /// `BASE=<base_tag>`, the build argument the app example takes.
+    pub base_arg: String,
 }
