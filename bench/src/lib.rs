@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -183,6 +183,24 @@ impl BuildFixture {
     /// `bench.local=127.0.0.1:PORT`, as `--registry-mirror` takes it.
     pub fn mirror(&self) -> String {
         format!("{UPSTREAM_NAME}={}", self.upstream.addr())
+    }
+
+    /// The bytes of the context's regular files (what a context transfer sends).
+    pub fn context_bytes(&self) -> io::Result<u64> {
+        fn walk(dir: &Path) -> io::Result<u64> {
+            let mut total = 0;
+            for entry in fs::read_dir(dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    total += walk(&entry.path())?;
+                } else if kind.is_file() {
+                    total += entry.metadata()?.len();
+                }
+            }
+            Ok(total)
+        }
+        walk(&self.context)
     }
 
     /// A path in the fixture's work directory.

@@ -375,6 +375,23 @@ fn shared_key_hashes_the_node_id_with_the_absolute_context_dir() {
 }
 
 #[test]
+fn shared_key_falls_back_to_the_config_path_where_the_node_id_cannot_be_written() {
+    let root = tempfile::tempdir().unwrap();
+    // A config "directory" that is a file: nothing can be created under it, whoever runs this.
+    let config = root.path().join("not-a-dir");
+    std::fs::write(&config, "").unwrap();
+    let context = root.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    let absolute = std::fs::canonicalize(&context).unwrap();
+    let expected = hex::encode(sha2::Sha256::digest(format!(
+        "{}:{}",
+        config.display(),
+        absolute.display()
+    )));
+    assert_eq!(shared_key_in(&config, &context).unwrap(), expected);
+}
+
+#[test]
 fn shared_key_errors_name_the_missing_directory() {
     let root = tempfile::tempdir().unwrap();
     let missing = root.path().join("no-such-context");

@@ -50,6 +50,19 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A store, a docker config dir and a context whose Kubefile has one COPY step.
+fn one_step_build() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir) {
+    let root = tempfile::tempdir().expect("store");
+    let config = tempfile::tempdir().expect("docker config");
+    let context = tempfile::tempdir().expect("context");
+    fs::write(
+        context.path().join("Kubefile"),
+        "FROM scratch\nCOPY Kubefile .\n",
+    )
+    .expect("write");
+    (root, config, context)
+}
+
 /// The JSON summary of a successful build.
 fn summary(command: &mut Command) -> serde_json::Value {
     let stdout = success(command.args(["--format", "json"]));
@@ -300,7 +313,11 @@ fn the_context_is_sent_filtered_with_links_and_not_again_when_unchanged() {
         .collect();
     names.sort();
     assert!(names.iter().any(|name| name == "files/a.txt"), "{names:?}");
-    assert!(stderr(&piped).contains("tar - - ("), "{}", stderr(&piped));
+    assert!(
+        stderr(&piped).contains("wrote tar archive to standard output ("),
+        "{}",
+        stderr(&piped)
+    );
 
     // Docker 20.10's BuildKit has no OCI exporter: one message says what to use instead.
     let oci = out.path().join("image.oci");
@@ -398,6 +415,73 @@ fn credentials_of_the_docker_config_reach_base_pulls_and_fetch_steps() {
         .path()
         .join("registry/docker/registry/v2/repositories/private/app/_manifests/tags/1");
     assert!(tag.is_dir(), "{} is not in the image", tag.display());
+
+    // The same credentials from a credential helper (`credHelpers`), run by the CLI when
+    // BuildKit asks the session; nothing cached, so both the base and the fetch need them.
+    let helper_config = tempfile::tempdir().expect("docker config");
+    let helpers = tempfile::tempdir().expect("helper dir");
+    let asked = helpers.path().join("asked");
+    let helper = helpers.path().join("docker-credential-sealertest");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {asked}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+            asked = asked.display()
+        ),
+    )
+    .expect("write helper");
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::write(
+        helper_config.path().join("config.json"),
+        serde_json::json!({"credHelpers": {private.addr(): "sealertest"}}).to_string(),
+    )
+    .expect("write config");
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let built = run(setup
+        .buildkit(root.path(), helper_config.path())
+        .env("PATH", path)
+        .args(["--no-cache", "-t", "it/bk-private:2"])
+        .arg(context.path()));
+    let log = format!(
+        "{}{}",
+        stderr(&built),
+        String::from_utf8_lossy(&built.stdout)
+    );
+    assert!(built.status.success(), "{log}");
+    assert!(!log.contains(PASSWORD), "credentials in the output:\n{log}");
+    let asked = fs::read_to_string(&asked).expect("the helper was never run");
+    assert!(asked.contains(private.addr()), "helper asked for {asked}");
+}
+
+#[test]
+fn progress_on_a_terminal_shows_the_steps_under_a_spinner() {
+    let Some(setup) = setup() else { return };
+    let (root, config, context) = one_step_build();
+    // `script` gives the build a pseudo-terminal; its own output is what the terminal got.
+    let command = format!(
+        "{} --root {} build --buildkit docker --frontend-image {} --progress tty --no-cache -t it/bk-tty:1 {}",
+        env!("CARGO_BIN_EXE_sealer-build"),
+        root.path().display(),
+        setup.frontend,
+        context.path().display()
+    );
+    let output = run(Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("DOCKER_HOST", setup.dockerd.host())
+        .env("DOCKER_CONFIG", config.path())
+        .env_remove("BUILDKIT_HOST"));
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("\x1b[2K"),
+        "no line redrawn on the terminal:\n{terminal}"
+    );
+    assert!(terminal.contains("[1/1] COPY Kubefile ."), "{terminal}");
+    assert!(terminal.contains("it/bk-tty:1 sha256:"), "{terminal}");
 }
 
 #[test]
@@ -453,14 +537,7 @@ fn scan_flags_reach_the_frontend() {
 #[test]
 fn failures_give_one_clear_message_each() {
     let Some(setup) = setup() else { return };
-    let root = tempfile::tempdir().expect("store");
-    let config = tempfile::tempdir().expect("docker config");
-    let context = tempfile::tempdir().expect("context");
-    fs::write(
-        context.path().join("Kubefile"),
-        "FROM scratch\nCOPY Kubefile .\n",
-    )
-    .expect("write");
+    let (root, config, context) = one_step_build();
 
     let mut unreachable = setup.buildkit(root.path(), config.path());
     unreachable

@@ -24,6 +24,7 @@ mod sink;
 mod validate;
 mod walk;
 
+pub use gomode::can_request_data;
 pub use receive::DirTarget;
 pub use send::SyncService;
 pub use sink::FileTarget;

@@ -3,7 +3,7 @@
 //! `BytesMessage`s and closes its side; we answer nothing and end the call once everything is
 //! written, which is what the daemon waits for.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bollard_buildkit_proto::moby::filesync::v1::BytesMessage;
@@ -30,10 +30,16 @@ impl FileTarget {
         }
     }
 
-    fn partial(&self) -> PathBuf {
-        let mut name = self.dest.as_os_str().to_os_string();
+    /// The file an output to `dest` is written to until it is complete: removing it is how an
+    /// interrupted build leaves nothing behind.
+    pub fn partial_path(dest: &Path) -> PathBuf {
+        let mut name = dest.as_os_str().to_os_string();
         name.push(".partial");
         PathBuf::from(name)
+    }
+
+    fn partial(&self) -> PathBuf {
+        Self::partial_path(&self.dest)
     }
 
     async fn write_file(&self, incoming: Streaming<BytesMessage>) -> Result<(), String> {

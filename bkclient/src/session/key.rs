@@ -17,7 +17,8 @@ use super::{Result, SessionError};
 const NODE_ID_FILE: &str = ".buildNodeID";
 
 /// hex(sha256("<node id>:<absolute dir>")), node id = `$DOCKER_CONFIG/.buildNodeID` (else
-/// `~/.docker/.buildNodeID`), created like the docker CLI does when missing. `dir` is made
+/// `~/.docker/.buildNodeID`), created like the docker CLI does when missing (see [`node_id`]
+/// for a config directory that cannot be written). `dir` is made
 /// absolute with symlinks resolved, so it must exist.
 pub fn shared_key(dir: &Path) -> Result<String> {
     shared_key_in(&image::registry::auth::docker_config_dir(), dir)
@@ -25,7 +26,7 @@ pub fn shared_key(dir: &Path) -> Result<String> {
 
 /// [`shared_key`] with the node id kept in `config_dir`.
 pub fn shared_key_in(config_dir: &Path, dir: &Path) -> Result<String> {
-    let node_id = node_id(config_dir)?;
+    let node_id = node_id(config_dir);
     let absolute = std::fs::canonicalize(dir).map_err(|source| SessionError::ContextDir {
         path: dir.to_owned(),
         source,
@@ -38,23 +39,25 @@ pub fn shared_key_in(config_dir: &Path, dir: &Path) -> Result<String> {
 }
 
 /// The contents of `config_dir/.buildNodeID`; when missing, creates it (mode 0600, in a
-/// directory created 0700) with 32 random bytes in hex, as the docker CLI does.
-fn node_id(config_dir: &Path) -> Result<String> {
+/// directory created 0700) with 32 random bytes in hex, as the docker CLI does. Where the
+/// directory cannot be written (a read-only home), the docker CLI uses the directory's path as
+/// the id, and so does this: the key then still differs per context directory, and a build
+/// never fails over a cache hint.
+fn node_id(config_dir: &Path) -> String {
+    stored_node_id(config_dir).unwrap_or_else(|_| config_dir.display().to_string())
+}
+
+fn stored_node_id(config_dir: &Path) -> std::io::Result<String> {
     let path = config_dir.join(NODE_ID_FILE);
-    let error = |source| SessionError::NodeId {
-        path: path.clone(),
-        source,
-    };
     match std::fs::read_to_string(&path) {
         Ok(id) => return Ok(id),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(error(e)),
+        Err(e) => return Err(e),
     }
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(config_dir)
-        .map_err(error)?;
+        .create(config_dir)?;
     let id = hex::encode(rand::random::<[u8; 32]>());
     // Written under a private name, then linked into place: a concurrent build never reads a
     // half-written id, and the first one to link wins.
@@ -72,9 +75,7 @@ fn node_id(config_dir: &Path) -> Result<String> {
     let _ = std::fs::remove_file(&staging);
     match linked {
         Ok(()) => Ok(id),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::read_to_string(&path).map_err(error)
-        }
-        Err(e) => Err(error(e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path),
+        Err(e) => Err(e),
     }
 }

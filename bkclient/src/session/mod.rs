@@ -77,16 +77,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// Errors of the session. None of them carries a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// The build node id file could not be read or created.
-    #[error(
-        "cannot read or create the build node id {path}: {source}; check that the Docker config directory (DOCKER_CONFIG) is writable"
-    )]
-    NodeId {
-        /// The `.buildNodeID` file.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
     /// The context directory could not be resolved to an absolute path.
     #[error("cannot resolve the context directory {path}: {source}")]
     ContextDir {

@@ -45,6 +45,7 @@ pub async fn build(global: &GlobalArgs, args: &BuildArgs) -> Result<ExitCode> {
     let outcome = tokio::select! {
         outcome = request.run(global.quiet) => outcome,
         _ = interrupts.recv() => {
+            request.remove_partial_outputs();
             eprintln!("error: the build was interrupted");
             return Ok(ExitCode::from(INTERRUPTED));
         }
@@ -92,6 +93,9 @@ impl Export {
     fn describe(&self) -> String {
         match self {
             Export::DockerImages(names) | Export::RegistryImages { names, .. } => names.join(", "),
+            Export::Tar(path) | Export::Oci(path) if path.as_os_str() == "-" => {
+                format!("{} archive to standard output", self.exporter())
+            }
             Export::Local(path) | Export::Tar(path) | Export::Oci(path) => {
                 format!("{} {}", self.exporter(), path.display())
             }
@@ -477,6 +481,19 @@ impl BuildRequest {
         })
     }
 
+    /// Removes the archives an interrupted Solve was writing, so that no truncated file is
+    /// left beside the finished ones.
+    fn remove_partial_outputs(&self) {
+        for export in &self.exports {
+            if let Export::Tar(dest) | Export::Oci(dest) = export
+                && dest.as_os_str() != "-"
+            {
+                // Absent unless that Solve had started writing it.
+                let _ = std::fs::remove_file(FileTarget::partial_path(dest));
+            }
+        }
+    }
+
     /// True when an archive goes to standard output.
     fn writes_to_stdout(&self) -> bool {
         self.exports.iter().any(|export| {
@@ -734,16 +751,14 @@ impl Summary {
             .get(CONTEXT_LOCAL)
             .cloned()
             .unwrap_or_default();
-        let named = self
-            .tags
-            .first()
-            .cloned()
-            .or_else(|| self.outputs.first().cloned())
-            .unwrap_or_default();
+        let made = match (self.tags.first(), self.outputs.first()) {
+            (Some(tag), _) => format!("{tag} {}", self.image_id.as_deref().unwrap_or("-")),
+            (None, Some(output)) => format!("wrote {output}"),
+            (None, None) => "built".to_owned(),
+        };
         writeln!(
             out,
-            "{named} {} ({} steps, {} cached; context: {} files, {} sent)",
-            self.image_id.as_deref().unwrap_or("-"),
+            "{made} ({} steps, {} cached; context: {} files, {} sent)",
             self.steps,
             self.cached_steps,
             context.files,
@@ -804,6 +819,50 @@ mod tests {
         assert!(error.contains("not a directory"), "{error}");
         check_destination(&Export::Tar(dir.path().join("rootfs.tar"))).unwrap();
         check_destination(&Export::Local(dir.path().join("new"))).unwrap();
+    }
+
+    #[test]
+    fn the_table_names_the_image_or_else_the_output() {
+        let mut summary = Summary {
+            steps: 4,
+            cached_steps: 1,
+            ..Summary::default()
+        };
+        summary.add(
+            &Export::Tar(PathBuf::from("-")),
+            SolveResult {
+                image_id: None,
+                steps: 0,
+                cached_steps: 0,
+                transfers: BTreeMap::new(),
+            },
+        );
+        let mut table = Vec::new();
+        summary.write_table(&mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(
+            table.starts_with("wrote tar archive to standard output (4 steps, 1 cached;"),
+            "{table}"
+        );
+        summary.add(
+            &Export::DockerImages(vec!["x:1".to_owned(), "x:2".to_owned()]),
+            SolveResult {
+                image_id: Some("sha256:ab".to_owned()),
+                steps: 0,
+                cached_steps: 0,
+                transfers: BTreeMap::new(),
+            },
+        );
+        let mut table = Vec::new();
+        summary.write_table(&mut table).unwrap();
+        let lines: Vec<_> = String::from_utf8(table)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert!(lines[0].starts_with("x:1 sha256:ab (4 steps"), "{lines:?}");
+        assert_eq!(lines[1], "also tagged x:2");
+        assert!(lines[2].starts_with("wrote "), "{lines:?}");
     }
 
     #[test]
