@@ -1,0 +1,824 @@
+//! The pull-through cache's upstreams against real registries: two stock `docker-registry`
+//! instances on loopback ports (one with htpasswd) standing in for two registry domains, and
+//! small fake HTTP servers for what a stock registry cannot do (token auth, corrupt content,
+//! hanging).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use image::Digest;
+use registry::upstream::{ProxyConfig, Selected, UpstreamError, Upstreams};
+use testkit::images::{ImageSpec, push_generated, seed_of};
+use testkit::registry::Registry;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn proxy_config(dir: &Path, yaml: &str) -> ProxyConfig {
+    let documents = kyaml::parse_documents(yaml, &kyaml::Limits::default()).unwrap();
+    let proxy = documents[0].root.get("proxy").expect("a proxy section");
+    ProxyConfig::from_node(proxy, &dir.join("config.yml")).unwrap()
+}
+
+fn upstreams(dir: &Path, yaml: &str) -> Upstreams {
+    Upstreams::new(&proxy_config(dir, yaml)).unwrap()
+}
+
+fn select(upstreams: &Upstreams, repository: &str, ns: Option<&str>) -> Selected {
+    upstreams
+        .select(repository, ns)
+        .unwrap_or_else(|| panic!("no upstream for {repository} (ns {ns:?})"))
+}
+
+fn digest(text: &str) -> Digest {
+    text.parse().unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A registry with htpasswd credentials holding `image` at `path`: pushed while it had no
+/// authentication (skopeo pushes anonymously here), then restarted over the same storage.
+fn authenticated_registry_with(
+    storage: &Path,
+    path: &str,
+    specs: &[ImageSpec],
+) -> (Registry, testkit::images::GeneratedImage) {
+    let open = Registry::builder().storage(storage).start();
+    let image = push_generated(open.addr(), path, specs);
+    drop(open);
+    let registry = Registry::builder()
+        .storage(storage)
+        .htpasswd("robot", "s3cret-pw")
+        .start();
+    (registry, image)
+}
+
+#[tokio::test]
+async fn ns_selects_the_upstream_and_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Registry::start();
+    let alpha = push_generated(
+        one.addr(),
+        "library/alpha:1",
+        &[ImageSpec::amd64(&[20_000], seed_of("alpha"))],
+    );
+    let (two, beta) = authenticated_registry_with(
+        &dir.path().join("two"),
+        "team/beta:2",
+        &[ImageSpec::amd64(&[30_000, 5_000], seed_of("beta"))],
+    );
+    std::fs::write(dir.path().join("two.password"), "s3cret-pw\n").unwrap();
+    let configured = upstreams(
+        dir.path(),
+        &format!(
+            "proxy:
+  upstreams:
+    - name: one.test
+      url: http://{}
+    - name: two.test
+      url: http://{}
+      username: robot
+      password_file: two.password
+",
+            one.addr(),
+            two.addr()
+        ),
+    );
+
+    let from_one = select(&configured, "library/alpha", Some("one.test"));
+    assert_eq!(from_one.upstream_name(), "one.test");
+    let manifest = from_one.manifest("1").await.unwrap();
+    assert_eq!(manifest.digest.to_string(), alpha.digest);
+    assert_eq!(manifest.media_type, image::manifest::OCI_MANIFEST);
+    let by_digest = from_one.manifest(&alpha.digest).await.unwrap();
+    assert_eq!(by_digest, manifest);
+
+    let from_two = select(&configured, "team/beta", Some("TWO.test"));
+    let manifest = from_two.manifest("2").await.unwrap();
+    assert_eq!(manifest.digest.to_string(), beta.digest);
+    let temp = tempfile::tempdir().unwrap();
+    for layer in &beta.layers {
+        let blob = from_two.blob(&digest(layer), temp.path()).await.unwrap();
+        let bytes = std::fs::read(blob.file.path()).unwrap();
+        assert_eq!(Digest::of(&bytes).to_string(), *layer);
+        assert_eq!(blob.size, bytes.len() as u64);
+        assert!(blob.file.path().starts_with(temp.path()));
+    }
+
+    // Each upstream has only its own images.
+    let missing = select(&configured, "team/beta", Some("one.test"))
+        .manifest("2")
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+    let missing = from_one
+        .blob(&digest(&beta.layers[0]), temp.path())
+        .await
+        .unwrap_err();
+    assert!(missing.is_not_found(), "{missing}");
+
+    // The default prefix `<name>/` selects without `ns` and is not sent upstream.
+    let by_prefix = select(&configured, "two.test/team/beta", None);
+    assert_eq!(by_prefix.repository(), "team/beta");
+    assert_eq!(
+        by_prefix.manifest("2").await.unwrap().digest.to_string(),
+        beta.digest
+    );
+    assert!(configured.select("team/beta", None).is_none());
+    assert!(configured.select("team/beta", Some("three.test")).is_none());
+}
+
+#[tokio::test]
+async fn wrong_or_missing_credentials_are_unauthorized_without_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (two, _beta) = authenticated_registry_with(
+        &dir.path().join("two"),
+        "team/beta:2",
+        &[ImageSpec::amd64(&[1_000], seed_of("gamma"))],
+    );
+    let wrong = upstreams(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: two.test\n      url: http://{}\n      username: robot\n      password: wrong-Pa55word\n",
+            two.addr()
+        ),
+    );
+    let error = select(&wrong, "team/beta", Some("two.test"))
+        .manifest("2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UpstreamError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("refused the user name and password"),
+        "{error}"
+    );
+    for text in [
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{wrong:?}"),
+    ] {
+        assert!(!text.contains("wrong-Pa55word"), "{text}");
+    }
+
+    let anonymous = upstreams(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: two.test\n      url: http://{}\n",
+            two.addr()
+        ),
+    );
+    let error = select(&anonymous, "team/beta", Some("two.test"))
+        .manifest("2")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UpstreamError::Unauthorized { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("none are configured"), "{error}");
+}
+
+/// Access-log lines of `registry` for `GET path`.
+fn logged_gets(registry: &Registry, path: &str) -> usize {
+    registry
+        .log()
+        .matches(&format!("\"GET {path} HTTP/1.1\""))
+        .count()
+}
+
+#[tokio::test]
+async fn concurrent_blob_requests_fetch_once_from_a_real_registry() {
+    let one = Registry::start();
+    let image = push_generated(
+        one.addr(),
+        "library/shared:1",
+        &[ImageSpec::amd64(&[1 << 20], seed_of("shared"))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let configured = upstreams(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: one.test\n      url: http://{}\n",
+            one.addr()
+        ),
+    );
+    let layer = digest(&image.layers[0]);
+    let storage = dir.path().join("storage");
+    std::fs::create_dir(&storage).unwrap();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let requests = (0..8).map(|_| {
+        let selected = select(&configured, "library/shared", Some("one.test"));
+        let target = storage.join(layer.hex());
+        let commits = Arc::clone(&commits);
+        let layer = layer.clone();
+        let temp = dir.path().to_owned();
+        async move {
+            selected
+                .blob_once(&layer, &temp, move |blob| {
+                    commits.fetch_add(1, Ordering::SeqCst);
+                    blob.file.persist(target).map(drop).map_err(|e| e.error)
+                })
+                .await
+        }
+    });
+    // On this single-threaded runtime all eight requests join before the fetch can start.
+    let results = futures::future::join_all(requests).await;
+    let stored = std::fs::read(storage.join(layer.hex())).unwrap();
+    assert_eq!(Digest::of(&stored), layer);
+    let mut fetched_here = 0;
+    for result in results {
+        let blob = result.unwrap();
+        assert_eq!((&blob.digest, blob.size), (&layer, stored.len() as u64));
+        fetched_here += usize::from(blob.fetched_here);
+    }
+    assert_eq!(fetched_here, 1);
+    assert_eq!(commits.load(Ordering::SeqCst), 1);
+    let path = format!("/v2/library/shared/blobs/{layer}");
+    // The access log line follows the response: wait for it, then there must be only one.
+    while logged_gets(&one, &path) == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(logged_gets(&one, &path), 1, "{}", one.log());
+    // No temporary file is left beside the storage.
+    assert_eq!(files_in(dir.path()), ["storage"]);
+}
+
+// ---- A small fake upstream ------------------------------------------------------------
+
+/// A request as the fake server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: HashMap<String, String>,
+}
+
+/// What the fake server does with a request.
+enum Reply {
+    /// Answers with a status, headers and body.
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Sends the headers and the first bytes of the body, then nothing more.
+    Stall {
+        headers: Vec<(String, String)>,
+        length: usize,
+        sent: Vec<u8>,
+    },
+    /// Reads the request and never answers.
+    Hang,
+}
+
+fn ok(content_type: &str, body: &[u8]) -> Reply {
+    Reply::Full {
+        status: 200,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body: body.to_vec(),
+    }
+}
+
+type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// An HTTP/1.1 server on 127.0.0.1 answering every request with its handler (one request per
+/// connection), recording what it was asked.
+struct FakeUpstream {
+    addr: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    scheme: &'static str,
+}
+
+impl FakeUpstream {
+    async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> FakeUpstream {
+        FakeUpstream::start_with(None, handler).await
+    }
+
+    /// Over TLS with this server configuration when given.
+    async fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Handler = Arc::new(handler);
+        let recorded = Arc::clone(&seen);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let handler = Arc::clone(&handler);
+                let recorded = Arc::clone(&recorded);
+                match &acceptor {
+                    None => drop(tokio::spawn(serve(stream, handler, recorded))),
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(stream);
+                        tokio::spawn(async move {
+                            // A client that does not trust the certificate ends here.
+                            if let Ok(stream) = handshake.await {
+                                serve(stream, handler, recorded).await;
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        FakeUpstream { addr, seen, scheme }
+    }
+
+    fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    fn count(&self, path: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|seen| seen.path == path)
+            .count()
+    }
+}
+
+async fn serve<S>(mut stream: S, handler: Handler, recorded: Arc<Mutex<Vec<Seen>>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request).into_owned();
+    let mut lines = text.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or("")
+        .to_owned();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let seen = Seen { path, headers };
+    recorded.lock().unwrap().push(seen.clone());
+    let head = |status: u16, headers: &[(String, String)], length: usize| {
+        let mut head =
+            format!("HTTP/1.1 {status} Fake\r\nContent-Length: {length}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    };
+    match handler(&seen) {
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => {
+            let _ = stream.write_all(&head(status, &headers, body.len())).await;
+            let _ = stream.write_all(&body).await;
+            let _ = stream.shutdown().await;
+        }
+        Reply::Stall {
+            headers,
+            length,
+            sent,
+        } => {
+            let _ = stream.write_all(&head(200, &headers, length)).await;
+            let _ = stream.write_all(&sent).await;
+            let _ = stream.flush().await;
+            std::future::pending::<()>().await;
+        }
+        Reply::Hang => std::future::pending::<()>().await,
+    }
+}
+
+fn fake_upstreams(dir: &Path, fake: &FakeUpstream, extra: &str) -> Upstreams {
+    upstreams(
+        dir,
+        &format!(
+            "proxy:\n  upstreams:\n    - name: fake.test\n      url: {}\n{extra}",
+            fake.url()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_corrupt_blob_is_a_digest_mismatch_and_leaves_no_file() {
+    let promised = Digest::of(b"the real content");
+    let fake = FakeUpstream::start(|_| ok("application/octet-stream", b"tampered content")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let configured = fake_upstreams(dir.path(), &fake, "");
+    let temp = tempfile::tempdir().unwrap();
+    let selected = select(&configured, "library/x", Some("fake.test"));
+    let error = selected.blob(&promised, temp.path()).await.unwrap_err();
+    match &error {
+        UpstreamError::DigestMismatch {
+            expected, actual, ..
+        } => assert_eq!(
+            (expected, actual),
+            (&promised, &Digest::of(b"tampered content"))
+        ),
+        other => panic!("expected a digest mismatch, got {other:?}"),
+    }
+    assert!(
+        files_in(temp.path()).is_empty(),
+        "{:?}",
+        files_in(temp.path())
+    );
+
+    let error = selected
+        .blob_once(&promised, temp.path(), |_| {
+            panic!("a corrupt blob is never committed")
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UpstreamError::DigestMismatch { .. }),
+        "{error:?}"
+    );
+    assert!(files_in(temp.path()).is_empty());
+}
+
+#[tokio::test]
+async fn manifests_are_checked_against_both_digests_and_the_size_cap() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    let real = Digest::of(manifest);
+    let wrong = Digest::of(b"other");
+    let announced_wrong = wrong.to_string();
+    let fake = FakeUpstream::start(move |seen| match seen.path.as_str() {
+        "/v2/x/manifests/lying" => Reply::Full {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), image::manifest::OCI_MANIFEST.into()),
+                ("Docker-Content-Digest".into(), announced_wrong.clone()),
+            ],
+            body: manifest.to_vec(),
+        },
+        "/v2/x/manifests/huge" => ok(image::manifest::OCI_MANIFEST, &vec![b' '; 5 << 20]),
+        "/v2/x/manifests/schema1" => ok(
+            "application/vnd.docker.distribution.manifest.v1+prettyjws",
+            br#"{"schemaVersion":1,"fsLayers":[]}"#,
+        ),
+        _ => ok("application/json", manifest),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let configured = fake_upstreams(dir.path(), &fake, "");
+    let selected = select(&configured, "x", Some("fake.test"));
+
+    let fetched = selected.manifest("good").await.unwrap();
+    assert_eq!(fetched.digest, real);
+    assert_eq!(
+        fetched.media_type,
+        image::manifest::OCI_MANIFEST,
+        "from the body's mediaType"
+    );
+    let accept = fake.seen.lock().unwrap()[0].headers["accept"].clone();
+    for media_type in image::manifest::MANIFEST_MEDIA_TYPES {
+        assert!(accept.contains(media_type), "{accept}");
+    }
+
+    let error = selected.manifest("lying").await.unwrap_err();
+    assert!(
+        matches!(&error, UpstreamError::DigestMismatch { expected, .. } if *expected == wrong),
+        "{error:?}"
+    );
+    let error = selected.manifest(&wrong.to_string()).await.unwrap_err();
+    assert!(
+        matches!(&error, UpstreamError::DigestMismatch { expected, actual, .. } if *expected == wrong && *actual == real),
+        "{error:?}"
+    );
+    let error = selected.manifest("huge").await.unwrap_err();
+    assert!(error.to_string().contains("larger than"), "{error}");
+    let error = selected.manifest("schema1").await.unwrap_err();
+    assert!(error.to_string().contains("schema 1"), "{error}");
+    let error = selected.manifest("../../etc").await.unwrap_err();
+    assert!(
+        matches!(error, UpstreamError::BadRequest { .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_times_out_and_leaves_no_file() {
+    let blob = vec![7u8; 1000];
+    let blob_digest = Digest::of(&blob);
+    let fake = FakeUpstream::start(move |seen| {
+        if seen.path.contains("/blobs/") {
+            Reply::Stall {
+                headers: vec![],
+                length: blob.len(),
+                sent: blob[..10].to_vec(),
+            }
+        } else {
+            Reply::Hang
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let configured = fake_upstreams(dir.path(), &fake, "      timeout: 500ms\n");
+    let selected = select(&configured, "x", Some("fake.test"));
+
+    let error = selected.manifest("1").await.unwrap_err();
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error:?}");
+    assert!(error.to_string().contains("no progress"), "{error}");
+
+    let temp = tempfile::tempdir().unwrap();
+    let error = selected.blob(&blob_digest, temp.path()).await.unwrap_err();
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error:?}");
+    assert!(
+        files_in(temp.path()).is_empty(),
+        "{:?}",
+        files_in(temp.path())
+    );
+
+    // A listener that accepts and never reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_configured = upstreams(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: silent.test\n      url: http://{}\n      timeout: 500ms\n",
+            silent.local_addr().unwrap()
+        ),
+    );
+    let error = select(&silent_configured, "x", Some("silent.test"))
+        .manifest("1")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, UpstreamError::Timeout { .. }), "{error:?}");
+}
+
+/// `robot:pa55` in base64.
+const ROBOT_BASIC: &str = "Basic cm9ib3Q6cGE1NQ==";
+const TOKEN: &str = "tok-3f9a8c";
+
+#[tokio::test]
+async fn bearer_tokens_come_from_the_realm_and_are_cached_per_scope() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#.to_vec();
+    let realm_addr = Arc::new(Mutex::new(String::new()));
+    let realm = Arc::clone(&realm_addr);
+    let fake = FakeUpstream::start(move |seen| {
+        let authorization = seen.headers.get("authorization").map(String::as_str);
+        if seen.path.starts_with("/token?") {
+            return if authorization == Some(ROBOT_BASIC) {
+                ok("application/json", format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#).as_bytes())
+            } else {
+                Reply::Full {
+                    status: 401,
+                    headers: vec![],
+                    body: Vec::new(),
+                }
+            };
+        }
+        if authorization == Some(&format!("Bearer {TOKEN}")) && !seen.path.contains("/rejected/") {
+            return ok(image::manifest::OCI_MANIFEST, &manifest);
+        }
+        let repository = seen.path.trim_start_matches("/v2/").split("/manifests/").next().unwrap_or("");
+        Reply::Full {
+            status: 401,
+            headers: vec![(
+                "WWW-Authenticate".into(),
+                format!(
+                    r#"Bearer realm="http://{}/token",service="fake.test",scope="repository:{repository}:pull""#,
+                    realm.lock().unwrap()
+                ),
+            )],
+            body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+        }
+    })
+    .await;
+    *realm_addr.lock().unwrap() = fake.addr.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let configured = fake_upstreams(
+        dir.path(),
+        &fake,
+        "      username: robot\n      password: pa55\n",
+    );
+    let selected = select(&configured, "team/app", Some("fake.test"));
+    selected.manifest("1").await.unwrap();
+    selected.manifest("2").await.unwrap();
+    let token_requests: Vec<Seen> = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|seen| seen.path.starts_with("/token?"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        token_requests.len(),
+        1,
+        "the token is reused for the same scope"
+    );
+    assert!(
+        token_requests[0]
+            .path
+            .contains("scope=repository%3Ateam%2Fapp%3Apull"),
+        "{}",
+        token_requests[0].path
+    );
+    assert!(token_requests[0].path.contains("service=fake.test"));
+    assert_eq!(
+        fake.count("/v2/team/app/manifests/1"),
+        2,
+        "anonymous, then with the token"
+    );
+    assert_eq!(
+        fake.count("/v2/team/app/manifests/2"),
+        1,
+        "with the cached token at once"
+    );
+
+    // Another repository is another scope: another token.
+    select(&configured, "team/other", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.count("/token?service=fake.test&scope=repository%3Ateam%2Fother%3Apull&account=robot"),
+        1
+    );
+
+    // A token the registry refuses, and credentials the token service refuses: the errors
+    // hold neither the token nor the password.
+    let error = select(&configured, "team/rejected", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("refused the token"), "{error}");
+    let wrong = fake_upstreams(
+        dir.path(),
+        &fake,
+        "      username: robot\n      password: not-pa55\n",
+    );
+    let refused = select(&wrong, "team/app", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, UpstreamError::Unauthorized { .. }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("token service answered 401"),
+        "{refused}"
+    );
+    for text in [
+        error.to_string(),
+        format!("{error:?}"),
+        refused.to_string(),
+        format!("{refused:?}"),
+    ] {
+        assert!(!text.contains(TOKEN) && !text.contains("pa55"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_fetches_from_a_fake_upstream_are_counted_once() {
+    let blob = vec![42u8; 300_000];
+    let blob_digest = Digest::of(&blob);
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec();
+    let manifest_digest = Digest::of(&manifest);
+    let fake = FakeUpstream::start(move |seen| {
+        if seen.path.contains("/blobs/") {
+            ok("application/octet-stream", &blob)
+        } else {
+            ok(image::manifest::OCI_INDEX, &manifest)
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let configured = fake_upstreams(dir.path(), &fake, "");
+    let selected = select(&configured, "x", Some("fake.test"));
+    let temp = dir.path().to_owned();
+    let blobs = (0..6).map(|_| {
+        let target = temp.join("stored");
+        selected.blob_once(&blob_digest, &temp, move |fetched| {
+            fetched.file.persist(target).map(drop).map_err(|e| e.error)
+        })
+    });
+    let reference = manifest_digest.to_string();
+    let manifests = (0..6).map(|_| selected.manifest(&reference));
+    let (blobs, manifests) = tokio::join!(
+        futures::future::join_all(blobs),
+        futures::future::join_all(manifests)
+    );
+    assert!(
+        blobs
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|s| s.size == 300_000))
+    );
+    assert!(
+        manifests
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|m| m.digest == manifest_digest))
+    );
+    assert_eq!(fake.count(&format!("/v2/x/blobs/{blob_digest}")), 1);
+    assert_eq!(fake.count(&format!("/v2/x/manifests/{manifest_digest}")), 1);
+    assert_eq!(
+        std::fs::read(dir.path().join("stored")).unwrap().len(),
+        300_000
+    );
+
+    // Once finished, a new request fetches again (the cache is the caller's storage).
+    selected
+        .manifest(&manifest_digest.to_string())
+        .await
+        .unwrap();
+    assert_eq!(fake.count(&format!("/v2/x/manifests/{manifest_digest}")), 2);
+}
+
+/// A CA (written to `ca.pem` in `dir`) and a TLS server configuration with a certificate for
+/// 127.0.0.1 signed by it.
+fn test_pki(dir: &Path) -> Arc<rustls::ServerConfig> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "upstream test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let server_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn tls_upstreams_are_trusted_through_their_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    let fake = FakeUpstream::start_with(Some(test_pki(dir.path())), |_| {
+        ok(image::manifest::OCI_INDEX, manifest)
+    })
+    .await;
+    let with_ca = fake_upstreams(dir.path(), &fake, "      ca_file: ca.pem\n");
+    let fetched = select(&with_ca, "x", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap();
+    assert_eq!(fetched.digest, Digest::of(manifest));
+
+    let without_ca = fake_upstreams(dir.path(), &fake, "");
+    let error = select(&without_ca, "x", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, UpstreamError::Unreachable { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("certificate"), "{error}");
+
+    let skipping = fake_upstreams(dir.path(), &fake, "      insecure_skip_verify: true\n");
+    select(&skipping, "x", Some("fake.test"))
+        .manifest("1")
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.count("/v2/x/manifests/1"),
+        2,
+        "the untrusted handshake sent no request"
+    );
+}
