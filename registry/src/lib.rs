@@ -6,3 +6,7 @@
 //! accepts pushes, and acts as a pull-through cache for several upstream registries at once,
 //! each with its own credentials, chosen by containerd's `ns` parameter or by repository
 //! prefix.
+
+pub mod config;
+pub mod server;
+pub mod storage;
