@@ -79,6 +79,51 @@ pub enum Command {
     Load(LoadArgs),
     /// Write the merged root filesystem of an image into a directory.
     Export(ExportArgs),
+    /// Run the built-in registry.
+    Registry(RegistryArgs),
+}
+
+/// `registry`
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+/// The registry subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve a registry storage directory over the distribution v2 API until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `registry serve`: flags override the config file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A config file in distribution's format (registry_config.yml): http.addr,
+    /// http.tls.certificate/key, auth.htpasswd.path, storage.filesystem.rootdirectory, proxy.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The address to listen on (default 0.0.0.0:5000).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// The storage directory (the one holding docker/registry/v2).
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require basic authentication from clients, checked against this htpasswd file
+    /// (bcrypt entries, as `htpasswd -B` writes them).
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// Accept pushes (uploads and manifests); off by default.
+    #[arg(long)]
+    pub enable_push: bool,
 }
 
 /// Which Kubefile to read and how to resolve it.

@@ -7,4 +7,7 @@
 //! each with its own credentials, chosen by containerd's `ns` parameter or by repository
 //! prefix.
 
+pub mod config;
+pub mod server;
+pub mod storage;
 pub mod upstream;

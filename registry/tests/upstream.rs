@@ -822,3 +822,166 @@ async fn tls_upstreams_are_trusted_through_their_ca_file() {
         "the untrusted handshake sent no request"
     );
 }
+
+/// The value of one counter in the server's `/metrics` text.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_pulls_through_by_ns_and_prefix_and_serves_repeats_from_storage() {
+    use registry::config::{ServeConfig, ServeFlags};
+    use registry::server::{Server, ServerOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let one = Registry::start();
+    let alpha = push_generated(
+        one.addr(),
+        "library/alpha:1",
+        &[ImageSpec::amd64(&[40_000, 3_000], seed_of("through-alpha"))],
+    );
+    let (two, beta) = authenticated_registry_with(
+        &dir.path().join("two"),
+        "team/beta:2",
+        &[ImageSpec::amd64(&[30_000], seed_of("through-beta"))],
+    );
+    std::fs::write(dir.path().join("two.password"), "s3cret-pw\n").unwrap();
+    let config_file = dir.path().join("config.yml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "storage:
+  filesystem:
+    rootdirectory: {}
+proxy:
+  upstreams:
+    - name: one.test
+      url: http://{}
+    - name: two.test
+      url: http://{}
+      username: robot
+      password_file: {}
+",
+            dir.path().join("storage").display(),
+            one.addr(),
+            two.addr(),
+            dir.path().join("two.password").display(),
+        ),
+    )
+    .unwrap();
+    let config = ServeConfig::resolve(&ServeFlags {
+        config: Some(config_file),
+        ..ServeFlags::default()
+    })
+    .unwrap();
+    let options = ServerOptions::from_config(&config).unwrap();
+    let server = Server::bind("127.0.0.1:0", options).await.unwrap();
+    let ours = server.local_addr().to_string();
+    let metrics = server.metrics();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+
+    // skopeo through the default prefix `two.test/`: the upstream's credentials are ours.
+    let pull_beta = {
+        let ours = ours.clone();
+        move |dest: &Path| {
+            testkit::skopeo::copy(
+                &format!("docker://{ours}/two.test/team/beta:2"),
+                &format!("dir:{}", dest.display()),
+            );
+        }
+    };
+    let first = tempfile::tempdir().unwrap();
+    tokio::task::spawn_blocking({
+        let pull_beta = pull_beta.clone();
+        let dest = first.path().to_owned();
+        move || pull_beta(&dest)
+    })
+    .await
+    .unwrap();
+    for layer in &beta.layers {
+        let hex = layer.trim_start_matches("sha256:");
+        assert!(first.path().join(hex).is_file(), "layer {layer} not pulled");
+    }
+
+    // containerd's way: the original name's repository with `ns=`.
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let url = format!("http://{ours}{path}");
+        async move {
+            let response = client
+                .get(&url)
+                .header(
+                    "accept",
+                    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let digest = response
+                .headers()
+                .get("docker-content-digest")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (status, digest, response.bytes().await.unwrap())
+        }
+    };
+    let pull_alpha = || async {
+        let (status, digest, _) = get("/v2/library/alpha/manifests/1?ns=one.test".into()).await;
+        assert_eq!(status, 200);
+        assert_eq!(digest.as_deref(), Some(alpha.digest.as_str()));
+        for layer in &alpha.layers {
+            let (status, _, body) =
+                get(format!("/v2/library/alpha/blobs/{layer}?ns=one.test")).await;
+            assert_eq!(status, 200, "{layer}");
+            assert_eq!(Digest::of(&body).to_string(), *layer);
+        }
+    };
+    pull_alpha().await;
+    // Not in storage and not upstream: the registry's own 404.
+    let (status, _, body) = get("/v2/library/absent/manifests/1?ns=one.test".into()).await;
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("MANIFEST_UNKNOWN"));
+
+    let upstream_gets = |registry: &Registry| registry.log().matches("\"GET /v2/").count();
+    let (one_before, two_before) = (upstream_gets(&one), upstream_gets(&two));
+    let misses = counter(&metrics.render(), "sealer_registry_cache_misses_total");
+    assert!(misses >= 6, "{}", metrics.render());
+
+    // The second pull of each image is served from storage: no upstream request.
+    pull_alpha().await;
+    let second = tempfile::tempdir().unwrap();
+    let dest = second.path().to_owned();
+    tokio::task::spawn_blocking(move || pull_beta(&dest))
+        .await
+        .unwrap();
+    assert_eq!(upstream_gets(&one), one_before, "{}", one.log());
+    assert_eq!(upstream_gets(&two), two_before, "{}", two.log());
+    let text = metrics.render();
+    assert_eq!(counter(&text, "sealer_registry_cache_misses_total"), misses);
+    assert!(
+        counter(&text, "sealer_registry_cache_hits_total") >= 6,
+        "{text}"
+    );
+    assert!(
+        counter(&text, "sealer_registry_upstream_bytes_total") > 70_000,
+        "{text}"
+    );
+
+    // What was cached is plain distribution storage: the stock registry serves it.
+    let stock = Registry::builder()
+        .storage(dir.path().join("storage"))
+        .start();
+    let pulled =
+        testkit::skopeo::inspect_raw(&format!("docker://{}/library/alpha:1", stock.addr()));
+    assert_eq!(Digest::of(pulled.as_bytes()).to_string(), alpha.digest);
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}

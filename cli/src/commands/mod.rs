@@ -6,6 +6,7 @@ pub mod build;
 pub mod build_buildkit;
 pub mod images;
 pub mod parse;
+pub mod registry;
 pub mod scan;
 
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Save(args) => archive::save(global, &args),
         Command::Load(args) => archive::load(global, &args),
         Command::Export(args) => archive::export(global, &args),
+        Command::Registry(args) => registry::run(&args),
     }
 }
 

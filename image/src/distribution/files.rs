@@ -205,7 +205,7 @@ pub(super) fn repository_path(repository: &str) -> String {
 }
 
 /// The link of a layer or config blob in a repository, under the storage root.
-fn layer_link_path(repository: &str, digest: &Digest) -> String {
+pub(super) fn layer_link_path(repository: &str, digest: &Digest) -> String {
     format!(
         "{}/_layers/{}",
         repository_path(repository),

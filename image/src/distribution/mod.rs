@@ -329,6 +329,95 @@ impl RegistryStorage {
         Ok(len)
     }
 
+    /// Moves `file`, whose content the caller has verified to have `digest` (while
+    /// downloading or receiving it), into place as that blob; returns its size. The file must
+    /// be on the storage's filesystem (under the root), as an upload or a download staged
+    /// there is: it is fsynced and renamed, never copied, so the blob appears whole or not at
+    /// all. An existing blob is replaced by the same content.
+    pub fn adopt_blob_file(&self, digest: &Digest, file: &Path) -> io::Result<u64> {
+        let naming = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("storing blob {digest} from {}: {e}", file.display()),
+            )
+        };
+        let opened = File::options().write(true).open(file).map_err(naming)?;
+        let len = opened.metadata().map_err(naming)?.len();
+        persist(&opened, file, &self.blob_path(digest)).map_err(naming)?;
+        Ok(len)
+    }
+
+    /// Links a layer or config blob into a repository (`_layers/sha256/<hex>/link`), so the
+    /// repository serves it. `repository` must be a valid distribution repository name.
+    pub fn link_layer(&self, repository: &str, digest: &Digest) -> Result<(), StorageError> {
+        self.write_link(
+            repository,
+            &files::layer_link_path(repository, digest),
+            digest,
+        )
+    }
+
+    /// Links a manifest or index into a repository (`_manifests/revisions/sha256/<hex>/link`),
+    /// so the repository serves it by digest. `repository` must be a valid repository name.
+    pub fn link_revision(&self, repository: &str, digest: &Digest) -> Result<(), StorageError> {
+        self.write_link(
+            repository,
+            &files::revision_link_path(repository, digest),
+            digest,
+        )
+    }
+
+    /// Points a tag of a repository at a manifest or index (its `current/link` and its
+    /// `index/sha256/<hex>/link`, as distribution writes them); the manifest should be linked
+    /// first ([`RegistryStorage::link_revision`]). `repository` must be a valid repository
+    /// name and `tag` a valid tag.
+    pub fn set_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let invalid_tag = tag.is_empty() || tag.starts_with('.') || tag.contains(['/', '\\']);
+        if invalid_tag {
+            return Err(StorageError::Io {
+                path: PathBuf::from(tag),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a valid tag"),
+            });
+        }
+        let tag_dir = tag_dir_path(repository, tag);
+        self.write_link(
+            repository,
+            &format!(
+                "{tag_dir}/index/{}/{}/link",
+                digest.algorithm(),
+                digest.hex()
+            ),
+            digest,
+        )?;
+        self.write_link(repository, &format!("{tag_dir}/current/link"), digest)
+    }
+
+    /// Writes a link file under the root, after checking that the repository name cannot
+    /// lead out of the repositories directory.
+    fn write_link(
+        &self,
+        repository: &str,
+        path: &str,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        let escapes = repository.is_empty()
+            || repository.split('/').any(|part| {
+                part.is_empty() || part == "." || part == ".." || part.starts_with('_')
+            });
+        if escapes || repository.len() > MAX_REPOSITORY_NAME_LEN {
+            return Err(StorageError::Io {
+                path: PathBuf::from(repository),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a valid repository name"),
+            });
+        }
+        write_file(&self.root.join(path), digest.to_string().as_bytes())
+    }
+
     /// Writes an image: its blobs (those not stored yet, read from `blobs`), its documents,
     /// and under each of [`repository_names`] the layer links, the revisions and, when the
     /// reference has a tag, the tag (unless it collides, see the module documentation).
@@ -536,13 +625,20 @@ impl PartialFile {
     /// Flushes the file to disk, renames it to `dest` (creating its directory) and syncs that
     /// directory.
     fn persist(mut self, dest: &Path) -> io::Result<()> {
-        self.file.sync_all()?;
-        let dir = dest.parent().expect("layout files live in a directory");
-        fs::create_dir_all(dir)?;
-        fs::rename(&self.path, dest)?;
+        persist(&self.file, &self.path, dest)?;
         self.persisted = true;
-        File::open(dir)?.sync_all()
+        Ok(())
     }
+}
+
+/// Flushes `file` (open at `path`) to disk, renames it to `dest` (creating its directory) and
+/// syncs that directory, so the file appears at `dest` whole or not at all.
+fn persist(file: &File, path: &Path, dest: &Path) -> io::Result<()> {
+    file.sync_all()?;
+    let dir = dest.parent().expect("layout files live in a directory");
+    fs::create_dir_all(dir)?;
+    fs::rename(path, dest)?;
+    File::open(dir)?.sync_all()
 }
 
 impl Drop for PartialFile {
@@ -581,6 +677,56 @@ mod tests {
         // 252 characters: a valid reference, but `docker.io/` would make it too long.
         let long_path = ["abcdefghij"; 23].join("/");
         assert_eq!(names(&long_path), [long_path]);
+    }
+
+    #[test]
+    fn adopted_files_and_links_appear_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = RegistryStorage::new(dir.path());
+        let staged = dir.path().join("download");
+        fs::write(&staged, b"blob").unwrap();
+        let digest = Digest::of(b"blob");
+        assert_eq!(storage.adopt_blob_file(&digest, &staged).unwrap(), 4);
+        assert!(!staged.exists());
+        assert!(storage.has_blob(&digest));
+        storage.link_layer("team/app", &digest).unwrap();
+        storage.link_revision("team/app", &digest).unwrap();
+        storage.set_tag("team/app", "v1", &digest).unwrap();
+        let repo = dir.path().join(V2_DIR).join("repositories/team/app");
+        let link = |path: &str| fs::read_to_string(repo.join(path)).unwrap();
+        let hex = digest.hex();
+        assert_eq!(
+            link(&format!("_layers/sha256/{hex}/link")),
+            digest.to_string()
+        );
+        assert_eq!(
+            link(&format!("_manifests/revisions/sha256/{hex}/link")),
+            digest.to_string()
+        );
+        assert_eq!(link("_manifests/tags/v1/current/link"), digest.to_string());
+        assert_eq!(
+            link(&format!("_manifests/tags/v1/index/sha256/{hex}/link")),
+            digest.to_string()
+        );
+        assert_eq!(
+            storage.list_images().unwrap(),
+            [StoredTag {
+                repository: "team/app".into(),
+                tag: "v1".into(),
+                digest: digest.clone()
+            }]
+        );
+        for bad in ["", "../x", "a//b", "a/..", "_uploads", "/abs"] {
+            assert!(storage.link_layer(bad, &digest).is_err(), "{bad:?}");
+        }
+        assert!(storage.set_tag("team/app", "../v1", &digest).is_err());
+        assert!(
+            storage
+                .adopt_blob_file(&digest, &dir.path().join("missing"))
+                .unwrap_err()
+                .to_string()
+                .contains("missing")
+        );
     }
 
     #[test]

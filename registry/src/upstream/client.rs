@@ -18,8 +18,8 @@ use super::config::{Credentials, UpstreamConfig};
 use super::error::{UpstreamError, error_chain};
 use super::{FetchedBlob, FetchedManifest};
 
-/// Largest manifest accepted (distribution's own limit).
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+/// Distribution's limit on a manifest's size, the same for a fetched one as for a pushed one.
+const MAX_MANIFEST_BYTES: u64 = crate::storage::MAX_MANIFEST_BYTES as u64;
 /// Largest token-service answer accepted.
 const MAX_TOKEN_ANSWER_BYTES: u64 = 1 << 20;
 /// Largest error body read to explain a failure.

@@ -87,7 +87,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use image::Digest;
 use reqwest::Url;
 
-pub use client::MAX_MANIFEST_BYTES;
 pub use config::{ConfigError, Credentials, DEFAULT_TIMEOUT, ProxyConfig, UpstreamConfig};
 pub use error::UpstreamError;
 

@@ -1,0 +1,148 @@
+//! `sealer registry serve`: it prints where it listens, serves the storage given by flags or
+//! by a distribution config file, and stops cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use testkit::images::{ImageSpec, push_generated, seed_of};
+use testkit::registry::Registry;
+
+/// Starts `sealer registry serve` with `args`; returns the child and the URL it printed.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .arg("registry")
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn terminate(mut child: Child) {
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "sealer registry serve exited with {status}"
+    );
+}
+
+fn manifest_status(url: &str, path: &str) -> u16 {
+    let addr = url.strip_prefix("http://").unwrap();
+    testkit::http::get(addr, path, None).unwrap().status
+}
+
+#[test]
+fn serves_a_storage_from_flags_or_a_config_file() {
+    let writer = Registry::start();
+    push_generated(
+        writer.addr(),
+        "served/app:1",
+        &[ImageSpec::amd64(&[1000], seed_of("served"))],
+    );
+    let storage = writer.storage_dir().display().to_string();
+
+    let (child, url) = serve(&["--addr", "127.0.0.1:0", "--storage", &storage]);
+    assert_eq!(manifest_status(&url, "/v2/"), 200);
+    assert_eq!(manifest_status(&url, "/v2/served/app/tags/list"), 200);
+    assert_eq!(manifest_status(&url, "/v2/served/other/tags/list"), 404);
+    terminate(child);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry_config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {storage:?}\nhttp:\n  addr: 127.0.0.1:0\n"
+        ),
+    )
+    .unwrap();
+    let (child, url) = serve(&["--config", config.to_str().unwrap()]);
+    assert_eq!(manifest_status(&url, "/v2/served/app/tags/list"), 200);
+    terminate(child);
+}
+
+#[test]
+fn the_originals_remote_registries_become_pull_through_upstreams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry_config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {:?}\nhttp:\n  addr: 127.0.0.1:0\nproxy:\n  on: true\n  remoteregistries:\n    - url: https://quay.io\n      username: robot\n      password: not-printed-9\n",
+            dir.path().join("storage").display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["registry", "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    assert!(
+        listening.starts_with("listening on http://127.0.0.1:"),
+        "{listening}"
+    );
+    let upstream = lines.next().unwrap().unwrap();
+    assert_eq!(
+        upstream,
+        "pull-through cache of quay.io at https://quay.io/"
+    );
+    assert!(!listening.contains("not-printed-9"));
+    terminate(child);
+}
+
+#[test]
+fn a_bad_config_fails_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry_config.yml");
+    std::fs::write(&config, "http:\n  addr: 5000\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["registry", "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:9: http.addr", config.display())),
+        "{stderr}"
+    );
+    std::fs::write(
+        &config,
+        "storage:\n  filesystem:\n    rootdirectory: /tmp\nproxy:\n  upstreams:\n    - name: a.test\n      url: ftp://a.test\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["registry", "serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:7:", config.display())) && stderr.contains("ftp"),
+        "{stderr}"
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--storage"));
+}
