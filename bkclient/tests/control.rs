@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use testkit::pki::{TestCa, Usage};
 
 use bkclient::addr::{Address, DockerHost, TlsFiles};
 use bkclient::control::{control_client, solve};
@@ -445,47 +446,21 @@ struct TestPki {
 
 impl TestPki {
     fn new() -> Self {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
-        };
         let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "bkclient test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-
-        let mut server_params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_key = KeyPair::generate().unwrap();
-        let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-
-        let mut client_params = CertificateParams::new(vec!["client".to_owned()]).unwrap();
-        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client_key = KeyPair::generate().unwrap();
-        let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
-
-        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
-        std::fs::write(dir.path().join("cert.pem"), client_cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), client_key.serialize_pem()).unwrap();
-
+        let ca = TestCa::new("bkclient test CA");
+        let server = ca.issue(&["localhost"], Usage::Server);
+        let client = ca.issue(&["client"], Usage::Client);
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), &client.cert_pem).unwrap();
+        std::fs::write(dir.path().join("key.pem"), &client.key_pem).unwrap();
         // A second CA that signed nothing here.
-        let other_key = KeyPair::generate().unwrap();
-        let other = ca_params.self_signed(&other_key).unwrap();
+        let other = TestCa::new("bkclient test CA");
         std::fs::write(dir.path().join("other-ca.pem"), other.pem()).unwrap();
 
         Self {
-            server_chain: vec![server_cert.der().clone()],
-            server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
-            ca: ca_cert.der().clone(),
+            server_chain: vec![server.cert_der.into()],
+            server_key: rustls::pki_types::PrivateKeyDer::Pkcs8(server.key_der.into()),
+            ca: ca.der().into(),
             dir,
         }
     }

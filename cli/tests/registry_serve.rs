@@ -1,14 +1,14 @@
 //! `sealer registry serve`: it prints where it listens, serves the storage given by flags or
 //! by a distribution config file, and stops cleanly on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use testkit::images::{ImageSpec, push_generated, seed_of};
 use testkit::registry::Registry;
 
-/// Starts `sealer registry serve` with `args`; returns the child and the URL it printed.
-fn serve(args: &[&str]) -> (Child, String) {
+/// Starts `sealer registry serve` with `args`; returns the child and its output's lines.
+fn spawn_serve(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sealer"))
         .arg("registry")
         .arg("serve")
@@ -18,8 +18,13 @@ fn serve(args: &[&str]) -> (Child, String) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    (child, BufReader::new(stdout).lines())
+}
+
+/// Starts `sealer registry serve` with `args`; returns the child and the URL it printed.
+fn serve(args: &[&str]) -> (Child, String) {
+    let (child, mut lines) = spawn_serve(args);
+    let line = lines.next().unwrap().unwrap();
     let url = line
         .strip_prefix("listening on ")
         .and_then(|rest| rest.split_whitespace().next())
@@ -85,14 +90,7 @@ fn the_originals_remote_registries_become_pull_through_upstreams() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sealer"))
-        .args(["registry", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut lines) = spawn_serve(&["--config", config.to_str().unwrap()]);
     let listening = lines.next().unwrap().unwrap();
     assert!(
         listening.starts_with("listening on http://127.0.0.1:"),

@@ -14,6 +14,7 @@ use image::Digest;
 use registry::server::{Htpasswd, Server, ServerOptions};
 use registry::storage::Storage;
 use testkit::images::{ImageSpec, push_generated, seed_of, write_oci_layout};
+use testkit::pki::{TestCa, Usage};
 use testkit::registry::Registry;
 use testkit::skopeo::{SKOPEO, Skopeo};
 
@@ -1021,30 +1022,11 @@ fn basic(credentials: &str) -> String {
 /// A CA and a server certificate for `127.0.0.1` and `localhost` signed by it, as PEM files
 /// in `dir`: `ca.crt`, `server.crt`, `server.key`.
 fn make_pki(dir: &Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "registry-ca");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let mut server_params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.crt"), server_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    let ca = TestCa::new("registry-ca");
+    let server = ca.issue(&["127.0.0.1", "localhost"], Usage::Server);
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), server.cert_pem).unwrap();
+    std::fs::write(dir.join("server.key"), server.key_pem).unwrap();
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use image::Digest;
 use registry::upstream::{ProxyConfig, Selected, UpstreamError, Upstreams};
 use testkit::images::{ImageSpec, push_generated, seed_of};
+use testkit::pki::{TestCa, Usage};
 use testkit::registry::Registry;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -752,34 +753,17 @@ async fn concurrent_fetches_from_a_fake_upstream_are_counted_once() {
 /// A CA (written to `ca.pem` in `dir`) and a TLS server configuration with a certificate for
 /// 127.0.0.1 signed by it.
 fn test_pki(dir: &Path) -> Arc<rustls::ServerConfig> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "upstream test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let server_params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+    let ca = TestCa::new("upstream test CA");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let server = ca.issue(&["127.0.0.1", "localhost"], Usage::Server);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![server_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+            vec![server.cert_der.into()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(server.key_der.into()),
         )
         .unwrap();
     Arc::new(config)

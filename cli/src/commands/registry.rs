@@ -27,6 +27,7 @@ async fn serve(args: &ServeArgs) -> Result<ExitCode> {
         htpasswd: args.htpasswd.clone(),
         enable_push: args.enable_push,
     })?;
+    let shutdown = shutdown_signal().context("cannot watch for SIGINT and SIGTERM")?;
     let options = ServerOptions::from_config(&config)?;
     let upstreams = options
         .upstreams
@@ -44,6 +45,6 @@ async fn serve(args: &ServeArgs) -> Result<ExitCode> {
     };
     announce().context("cannot write to standard output")?;
     drop(stdout);
-    server.run(shutdown_signal()).await?;
+    server.run(shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

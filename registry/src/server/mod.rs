@@ -3,12 +3,14 @@
 //! access logs and graceful shutdown.
 //!
 //! ```no_run
-//! # async fn run() -> Result<(), registry::server::ServeError> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use registry::server::{Server, ServerOptions, shutdown_signal};
 //! use registry::storage::Storage;
+//! let shutdown = shutdown_signal()?;
 //! let server = Server::bind("127.0.0.1:5000", ServerOptions::new(Storage::new("/var/lib/registry"))).await?;
 //! println!("listening on {}", server.url());
-//! server.run(shutdown_signal()).await
+//! server.run(shutdown).await?;
+//! # Ok(())
 //! # }
 //! ```
 
@@ -283,19 +285,17 @@ fn is_transient(error: &io::Error) -> bool {
         .is_some_and(|code| code == EMFILE || code == ENFILE)
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// A future completing on SIGINT or SIGTERM. The handlers are installed by this call, not
+/// when the future is first polled, so a signal sent as soon as the server announces itself
+/// is a clean shutdown rather than the default kill.
+pub fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

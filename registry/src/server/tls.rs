@@ -64,15 +64,12 @@ mod tests {
     #[test]
     fn loads_a_generated_certificate_and_names_bad_files() {
         let dir = tempfile::tempdir().unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let ca = testkit::pki::TestCa::new("tls test CA");
+        let issued = ca.issue(&["localhost"], testkit::pki::Usage::Server);
         let cert_path = dir.path().join("cert.pem");
         let key_path = dir.path().join("key.pem");
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        std::fs::write(&cert_path, &issued.cert_pem).unwrap();
+        std::fs::write(&key_path, &issued.key_pem).unwrap();
         let config = server_config(&cert_path, &key_path).unwrap();
         assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
 
@@ -80,8 +77,8 @@ mod tests {
         assert_eq!(error.path, key_path);
         let error = server_config(&cert_path, &cert_path).unwrap_err();
         assert!(error.reason.contains("private key"), "{error}");
-        let other_key = rcgen::KeyPair::generate().unwrap();
-        std::fs::write(&key_path, other_key.serialize_pem()).unwrap();
+        let other = ca.issue(&["localhost"], testkit::pki::Usage::Server);
+        std::fs::write(&key_path, other.key_pem).unwrap();
         let error = server_config(&cert_path, &key_path).unwrap_err();
         assert!(error.reason.contains("does not fit"), "{error}");
         let missing = dir.path().join("missing.pem");
