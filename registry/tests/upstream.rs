@@ -817,9 +817,6 @@ fn counter(metrics: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_pulls_through_by_ns_and_prefix_and_serves_repeats_from_storage() {
-    use registry::config::{ServeConfig, ServeFlags};
-    use registry::server::{Server, ServerOptions};
-
     let dir = tempfile::tempdir().unwrap();
     let one = Registry::start();
     let alpha = push_generated(
@@ -833,14 +830,8 @@ async fn the_server_pulls_through_by_ns_and_prefix_and_serves_repeats_from_stora
         &[ImageSpec::amd64(&[30_000], seed_of("through-beta"))],
     );
     std::fs::write(dir.path().join("two.password"), "s3cret-pw\n").unwrap();
-    let config_file = dir.path().join("config.yml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "storage:
-  filesystem:
-    rootdirectory: {}
-proxy:
+    let proxy = format!(
+        "proxy:
   upstreams:
     - name: one.test
       url: http://{}
@@ -849,30 +840,16 @@ proxy:
       username: robot
       password_file: {}
 ",
-            dir.path().join("storage").display(),
-            one.addr(),
-            two.addr(),
-            dir.path().join("two.password").display(),
-        ),
-    )
-    .unwrap();
-    let config = ServeConfig::resolve(&ServeFlags {
-        config: Some(config_file),
-        ..ServeFlags::default()
-    })
-    .unwrap();
-    let options = ServerOptions::from_config(&config).unwrap();
-    let server = Server::bind("127.0.0.1:0", options).await.unwrap();
-    let ours = server.local_addr().to_string();
-    let metrics = server.metrics();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
+        one.addr(),
+        two.addr(),
+        dir.path().join("two.password").display(),
+    );
+    let ours = ProxyServer::start(dir.path(), &proxy).await;
+    let metrics = ours.metrics.clone();
 
     // skopeo through the default prefix `two.test/`: the upstream's credentials are ours.
     let pull_beta = {
-        let ours = ours.clone();
+        let ours = ours.addr.clone();
         move |dest: &Path| {
             testkit::skopeo::copy(
                 &format!("docker://{ours}/two.test/team/beta:2"),
@@ -897,7 +874,7 @@ proxy:
     let client = reqwest::Client::new();
     let get = |path: String| {
         let client = client.clone();
-        let url = format!("http://{ours}{path}");
+        let url = format!("http://{}{path}", ours.addr);
         async move {
             let response = client
                 .get(&url)
@@ -966,6 +943,196 @@ proxy:
         testkit::skopeo::inspect_raw(&format!("docker://{}/library/alpha:1", stock.addr()));
     assert_eq!(Digest::of(pulled.as_bytes()).to_string(), alpha.digest);
 
-    let _ = stop.send(());
-    running.await.unwrap().unwrap();
+    ours.stop().await;
+}
+
+/// Our registry serving `<dir>/storage` with the given `proxy:` section, in this process.
+struct ProxyServer {
+    addr: String,
+    metrics: registry::server::Metrics,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), registry::server::ServeError>>,
+}
+
+impl ProxyServer {
+    async fn start(dir: &Path, proxy: &str) -> ProxyServer {
+        use registry::config::{ServeConfig, ServeFlags};
+        use registry::server::{Server, ServerOptions};
+        let config_file = dir.join("config.yml");
+        std::fs::write(
+            &config_file,
+            format!(
+                "storage:\n  filesystem:\n    rootdirectory: {}\n{proxy}",
+                dir.join("storage").display()
+            ),
+        )
+        .unwrap();
+        let config = ServeConfig::resolve(&ServeFlags {
+            config: Some(config_file),
+            ..ServeFlags::default()
+        })
+        .unwrap();
+        let options = ServerOptions::from_config(&config).unwrap();
+        let server = Server::bind("127.0.0.1:0", options).await.unwrap();
+        let addr = server.local_addr().to_string();
+        let metrics = server.metrics();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        ProxyServer {
+            addr,
+            metrics,
+            stop,
+            running,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running.await.unwrap().unwrap();
+    }
+}
+
+/// A private containerd (its own root, state and socket under `dir`), killed on drop.
+struct Containerd {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        std::fs::create_dir_all(dir).unwrap();
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("containerd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{}\"\nstate = \"{}\"\n[grpc]\n  address = \"{}\"\n",
+                dir.join("root").display(),
+                dir.join("state").display(),
+                socket.display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(CONTAINERD)
+            .arg("--config")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("containerd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let containerd = Containerd { child, socket };
+        for _ in 0..200 {
+            if containerd.ctr(&["version"]).status.success() {
+                return containerd;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "containerd did not start:\n{}",
+            std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+        );
+    }
+
+    fn ctr(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(CTR)
+            .arg("--address")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const CONTAINERD: &str = "/usr/bin/containerd";
+const CTR: &str = "/usr/bin/ctr";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() {
+    if !Path::new(CONTAINERD).is_file() || !Path::new(CTR).is_file() {
+        assert!(
+            !testkit::docker::in_ci(),
+            "{CONTAINERD} or {CTR} is missing (Debian's containerd, which docker.io pulls in)"
+        );
+        eprintln!("skipped: {CONTAINERD} or {CTR} is missing (Debian's containerd)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Registry::start();
+    let image = push_generated(
+        upstream.addr(),
+        "library/hello:1",
+        &[ImageSpec::amd64(
+            &[25_000, 4_000],
+            seed_of("containerd-hello"),
+        )],
+    );
+    let ours = ProxyServer::start(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: docker.io\n      url: http://{}\n",
+            upstream.addr()
+        ),
+    )
+    .await;
+    // containerd's mirror configuration for docker.io, as apply writes it on every node.
+    let hosts = dir.path().join("certs.d");
+    std::fs::create_dir_all(hosts.join("docker.io")).unwrap();
+    std::fs::write(
+        hosts.join("docker.io/hosts.toml"),
+        format!(
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            ours.addr
+        ),
+    )
+    .unwrap();
+    let containerd = Containerd::start(&dir.path().join("containerd"));
+    let fetched = tokio::task::spawn_blocking(move || {
+        let hosts = hosts.display().to_string();
+        let output = containerd.ctr(&[
+            "content",
+            "fetch",
+            "--hosts-dir",
+            &hosts,
+            "docker.io/library/hello:1",
+        ]);
+        let listed = containerd.ctr(&["content", "ls", "-q"]);
+        (output, listed)
+    })
+    .await
+    .unwrap();
+    let (output, listed) = fetched;
+    assert!(
+        output.status.success(),
+        "ctr content fetch failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&image.digest), "{listed}");
+    for layer in &image.layers {
+        assert!(
+            listed.contains(layer.as_str()),
+            "{layer} not fetched:\n{listed}"
+        );
+    }
+    // Every request came to us with containerd's `ns=docker.io` and went on to the upstream.
+    let text = ours.metrics.render();
+    assert!(
+        counter(&text, "sealer_registry_cache_misses_total") >= 4,
+        "{text}"
+    );
+    assert!(
+        upstream.log().contains("GET /v2/library/hello/manifests/1"),
+        "{}",
+        upstream.log()
+    );
+    ours.stop().await;
 }
