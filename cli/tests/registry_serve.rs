@@ -105,34 +105,32 @@ fn the_originals_remote_registries_become_pull_through_upstreams() {
     terminate(child);
 }
 
+/// Writes `text` to `config`, runs `sealer registry serve --config` on it, expects exit 1 and
+/// returns its standard error.
+fn refused_config(config: &std::path::Path, text: &str) -> String {
+    std::fs::write(config, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sealer"))
+        .args(["registry", "serve", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn a_bad_config_fails_with_its_place() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("registry_config.yml");
-    std::fs::write(&config, "http:\n  addr: 5000\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sealer"))
-        .args(["registry", "serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_config(&config, "http:\n  addr: 5000\n");
     assert!(
         stderr.contains(&format!("{}:2:9: http.addr", config.display())),
         "{stderr}"
     );
-    std::fs::write(
+    let stderr = refused_config(
         &config,
         "storage:\n  filesystem:\n    rootdirectory: /tmp\nproxy:\n  upstreams:\n    - name: a.test\n      url: ftp://a.test\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sealer"))
-        .args(["registry", "serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    );
     assert!(
         stderr.contains(&format!("{}:7:", config.display())) && stderr.contains("ftp"),
         "{stderr}"
