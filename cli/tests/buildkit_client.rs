@@ -63,6 +63,15 @@ fn one_step_build() -> (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir)
     (root, config, context)
 }
 
+/// Standard error then standard output, to search for what must not be printed anywhere.
+fn both_streams(output: &Output) -> String {
+    format!(
+        "{}{}",
+        stderr(output),
+        String::from_utf8_lossy(&output.stdout)
+    )
+}
+
 /// The JSON summary of a successful build.
 fn summary(command: &mut Command) -> serde_json::Value {
     let stdout = success(command.args(["--format", "json"]));
@@ -400,11 +409,7 @@ fn credentials_of_the_docker_config_reach_base_pulls_and_fetch_steps() {
         .buildkit(root.path(), config.path())
         .args(["-t", "it/bk-private:1"])
         .arg(context.path()));
-    let log = format!(
-        "{}{}",
-        stderr(&built),
-        String::from_utf8_lossy(&built.stdout)
-    );
+    let log = both_streams(&built);
     assert!(built.status.success(), "{log}");
     assert!(
         !log.contains(PASSWORD) && !log.contains(&auth),
@@ -446,11 +451,7 @@ fn credentials_of_the_docker_config_reach_base_pulls_and_fetch_steps() {
         .env("PATH", path)
         .args(["--no-cache", "-t", "it/bk-private:2"])
         .arg(context.path()));
-    let log = format!(
-        "{}{}",
-        stderr(&built),
-        String::from_utf8_lossy(&built.stdout)
-    );
+    let log = both_streams(&built);
     assert!(built.status.success(), "{log}");
     assert!(!log.contains(PASSWORD), "credentials in the output:\n{log}");
     let asked = fs::read_to_string(&asked).expect("the helper was never run");
