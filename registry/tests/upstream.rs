@@ -33,6 +33,19 @@ fn select(upstreams: &Upstreams, repository: &str, ns: Option<&str>) -> Selected
         .unwrap_or_else(|| panic!("no upstream for {repository} (ns {ns:?})"))
 }
 
+/// The error of fetching `reference` of `repository` from the upstream `ns` selects.
+async fn manifest_error(
+    upstreams: &Upstreams,
+    repository: &str,
+    ns: &str,
+    reference: &str,
+) -> UpstreamError {
+    select(upstreams, repository, Some(ns))
+        .manifest(reference)
+        .await
+        .unwrap_err()
+}
+
 fn digest(text: &str) -> Digest {
     text.parse().unwrap()
 }
@@ -114,10 +127,7 @@ async fn ns_selects_the_upstream_and_its_credentials() {
     }
 
     // Each upstream has only its own images.
-    let missing = select(&configured, "team/beta", Some("one.test"))
-        .manifest("2")
-        .await
-        .unwrap_err();
+    let missing = manifest_error(&configured, "team/beta", "one.test", "2").await;
     assert!(missing.is_not_found(), "{missing}");
     let missing = from_one
         .blob(&digest(&beta.layers[0]), temp.path())
@@ -151,10 +161,7 @@ async fn wrong_or_missing_credentials_are_unauthorized_without_the_secret() {
             two.addr()
         ),
     );
-    let error = select(&wrong, "team/beta", Some("two.test"))
-        .manifest("2")
-        .await
-        .unwrap_err();
+    let error = manifest_error(&wrong, "team/beta", "two.test", "2").await;
     assert!(
         matches!(error, UpstreamError::Unauthorized { .. }),
         "{error:?}"
@@ -180,10 +187,7 @@ async fn wrong_or_missing_credentials_are_unauthorized_without_the_secret() {
             two.addr()
         ),
     );
-    let error = select(&anonymous, "team/beta", Some("two.test"))
-        .manifest("2")
-        .await
-        .unwrap_err();
+    let error = manifest_error(&anonymous, "team/beta", "two.test", "2").await;
     assert!(
         matches!(error, UpstreamError::Unauthorized { .. }),
         "{error:?}"
@@ -563,10 +567,7 @@ async fn a_hanging_upstream_times_out_and_leaves_no_file() {
             silent.local_addr().unwrap()
         ),
     );
-    let error = select(&silent_configured, "x", Some("silent.test"))
-        .manifest("1")
-        .await
-        .unwrap_err();
+    let error = manifest_error(&silent_configured, "x", "silent.test", "1").await;
     assert!(matches!(error, UpstreamError::Timeout { .. }), "{error:?}");
 }
 
@@ -663,20 +664,14 @@ async fn bearer_tokens_come_from_the_realm_and_are_cached_per_scope() {
 
     // A token the registry refuses, and credentials the token service refuses: the errors
     // hold neither the token nor the password.
-    let error = select(&configured, "team/rejected", Some("fake.test"))
-        .manifest("1")
-        .await
-        .unwrap_err();
+    let error = manifest_error(&configured, "team/rejected", "fake.test", "1").await;
     assert!(error.to_string().contains("refused the token"), "{error}");
     let wrong = fake_upstreams(
         dir.path(),
         &fake,
         "      username: robot\n      password: not-pa55\n",
     );
-    let refused = select(&wrong, "team/app", Some("fake.test"))
-        .manifest("1")
-        .await
-        .unwrap_err();
+    let refused = manifest_error(&wrong, "team/app", "fake.test", "1").await;
     assert!(
         matches!(refused, UpstreamError::Unauthorized { .. }),
         "{refused:?}"
@@ -785,10 +780,7 @@ async fn tls_upstreams_are_trusted_through_their_ca_file() {
     assert_eq!(fetched.digest, Digest::of(manifest));
 
     let without_ca = fake_upstreams(dir.path(), &fake, "");
-    let error = select(&without_ca, "x", Some("fake.test"))
-        .manifest("1")
-        .await
-        .unwrap_err();
+    let error = manifest_error(&without_ca, "x", "fake.test", "1").await;
     assert!(
         matches!(error, UpstreamError::Unreachable { .. }),
         "{error:?}"
