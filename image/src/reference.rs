@@ -220,8 +220,9 @@ fn split_registry(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn check_tag(tag: &str) -> Result<(), String> {
-    let valid = !tag.is_empty()
+/// True for a tag in distribution's grammar: `[\w][\w.-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
         && tag.len() <= MAX_TAG_LEN
         && tag
             .chars()
@@ -229,7 +230,11 @@ fn check_tag(tag: &str) -> Result<(), String> {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && tag
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let valid = is_valid_tag(tag);
     if valid {
         Ok(())
     } else {
@@ -290,7 +295,7 @@ fn check_path(path: &str) -> Result<(), String> {
         return Err(format!("repository `{path}` must be lower-case"));
     }
     for component in path.split('/') {
-        if !valid_component(component) {
+        if !is_valid_path_component(component) {
             return Err(format!(
                 "repository path component `{component}` is invalid: use lower-case letters and digits, separated by `.`, `_`, `__` or `-`"
             ));
@@ -299,8 +304,9 @@ fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
-fn valid_component(component: &str) -> bool {
+/// True for one path component of a repository name in distribution's grammar:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+pub fn is_valid_path_component(component: &str) -> bool {
     let bytes = component.as_bytes();
     if bytes.is_empty() {
         return false;

@@ -2,10 +2,11 @@
 
 use std::fmt;
 
+use image::reference::is_valid_path_component;
+pub use image::reference::is_valid_tag;
+
 /// Distribution's limit on the length of a repository name.
 pub const MAX_NAME_LEN: usize = 255;
-/// Distribution's limit on the length of a tag.
-const MAX_TAG_LEN: usize = 128;
 
 /// A repository name in distribution's grammar: path components
 /// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*` joined by `/`, at most 255 characters. Such a
@@ -41,7 +42,7 @@ impl RepositoryName {
             if component.is_empty() {
                 return Err(error("a path component is empty"));
             }
-            if !is_path_component(component) {
+            if !is_valid_path_component(component) {
                 return Err(error(
                     "a path component has characters other than a-z, 0-9 and the separators `.`, `_`, `__` or dashes between them",
                 ));
@@ -60,47 +61,6 @@ impl fmt::Display for RepositoryName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`: alphanumeric runs separated by `.`, `_`, `__` or
-/// one or more `-`.
-fn is_path_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let mut i = 0;
-    loop {
-        let run_start = i;
-        while i < bytes.len() && alnum(bytes[i]) {
-            i += 1;
-        }
-        if i == run_start {
-            return false;
-        }
-        if i == bytes.len() {
-            return true;
-        }
-        let separator_start = i;
-        while i < bytes.len() && !alnum(bytes[i]) {
-            i += 1;
-        }
-        let separator = &component[separator_start..i];
-        let valid = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
-        if !valid {
-            return false;
-        }
-    }
-}
-
-/// True for a tag in distribution's grammar: `[\w][\w.-]{0,127}`.
-pub fn is_valid_tag(tag: &str) -> bool {
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_TAG_LEN
-        && word(bytes[0])
-        && bytes[1..]
-            .iter()
-            .all(|&b| word(b) || b == b'.' || b == b'-')
 }
 
 /// True for an upload id as this registry makes them: a UUID in its 36-character text form

@@ -350,7 +350,7 @@ impl Selected {
     /// (whatever the repository: a digest names the same content), share one fetch.
     pub async fn manifest(&self, reference: &str) -> Result<FetchedManifest, UpstreamError> {
         let by_digest = reference.parse::<Digest>().ok();
-        if by_digest.is_none() && !is_tag(reference) {
+        if by_digest.is_none() && !crate::storage::is_valid_tag(reference) {
             return Err(UpstreamError::BadRequest {
                 message: format!(
                     "`{reference}` is neither a tag (letters, digits, `_`, `.`, `-`, up to 128) nor a sha256 digest"
@@ -489,17 +489,6 @@ fn is_repository_name(name: &str) -> bool {
             }
             true
         })
-}
-
-/// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn is_tag(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -700,15 +689,5 @@ mod tests {
         ] {
             assert!(is_repository_name(name), "{name}");
         }
-    }
-
-    #[test]
-    fn tags() {
-        assert!(is_tag("1.25-alpine_x"));
-        assert!(is_tag("_x"));
-        assert!(!is_tag(".x"));
-        assert!(!is_tag(""));
-        assert!(!is_tag(&"a".repeat(129)));
-        assert!(!is_tag("a/b"));
     }
 }
