@@ -430,11 +430,10 @@ impl App {
         let storage = self.storage.clone();
         let candidates = candidates.to_vec();
         let what = format!("manifest {}", fetched.digest);
-        let stored = tokio::task::spawn_blocking(move || {
+        storing(upstream, &what, move || {
             storage.commit_manifest(&candidates, tag.as_deref(), &fetched.bytes, &fetched.digest)
         })
-        .await;
-        flatten_storing(upstream, &what, stored)
+        .await
     }
 
     /// Fetches a blob from the upstream once (concurrent requests share the fetch), renames
@@ -446,8 +445,8 @@ impl App {
         digest: &Digest,
     ) -> Result<(), UpstreamError> {
         let what = format!("blob {digest}");
-        let staging = self.storage.staging_dir();
-        let staging = flatten_storing(upstream, &what, Ok::<_, std::convert::Infallible>(staging))?;
+        let storage = self.storage.clone();
+        let staging = storing(upstream, &what, move || storage.staging_dir()).await?;
         let storage = self.storage.clone();
         let repositories = candidates.to_vec();
         let stored = upstream
@@ -467,9 +466,10 @@ impl App {
         let storage = self.storage.clone();
         let repositories = candidates.to_vec();
         let digest = digest.clone();
-        let linked =
-            tokio::task::spawn_blocking(move || storage.link_blob(&repositories, &digest)).await;
-        flatten_storing(upstream, &what, linked)
+        storing(upstream, &what, move || {
+            storage.link_blob(&repositories, &digest)
+        })
+        .await
     }
 
     async fn get_blob(
@@ -896,13 +896,14 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// An `UNKNOWN` error, logged with its reason.
-/// The result of storing what an upstream sent, as an upstream error naming the upstream.
-fn flatten_storing<T, E: std::fmt::Display>(
+/// Runs the pull-through cache's storage work off the async threads; a failure becomes an
+/// upstream error naming the upstream and what was being stored.
+async fn storing<T: Send + 'static>(
     upstream: &Selected,
     what: &str,
-    result: Result<Result<T, StorageError>, E>,
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, UpstreamError> {
-    let message = match result {
+    let message = match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => return Ok(value),
         Ok(Err(error)) => error.to_string(),
         Err(error) => error.to_string(),
