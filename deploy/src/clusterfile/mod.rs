@@ -1,0 +1,1 @@
+//! The Clusterfile: its documents read with positions and validated.
