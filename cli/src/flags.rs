@@ -81,6 +81,185 @@ pub enum Command {
     Export(ExportArgs),
     /// Run the built-in registry.
     Registry(RegistryArgs),
+    /// Install, scale or upgrade a cluster as a Clusterfile describes it (over SSH).
+    Apply(ApplyArgs),
+    /// Install a cluster from an image and host lists (or a Clusterfile).
+    Run(Box<RunArgs>),
+    /// Add hosts to an installed cluster.
+    #[command(name = "scale-up", visible_alias = "join")]
+    ScaleUp(ScaleUpArgs),
+    /// Remove hosts from a cluster, or the whole cluster (-a).
+    Delete(DeleteArgs),
+    /// Run a shell command on the hosts of an installed cluster.
+    Exec(ExecArgs),
+}
+
+/// How the cluster commands reach the hosts.
+#[derive(Debug, Args)]
+pub struct HostAccessArgs {
+    /// The known_hosts file host keys are checked against (default ~/.ssh/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Accept and record the key of a host not yet in known_hosts (first contact). A changed
+    /// key is refused all the same.
+    #[arg(long)]
+    pub insecure_accept_new_host_keys: bool,
+    /// Hosts worked on at the same time.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub parallel: usize,
+    /// Print the plan (phases, hosts, commands) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `apply`
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The Clusterfile.
+    #[arg(
+        short = 'f',
+        long = "Clusterfile",
+        visible_alias = "clusterfile",
+        value_name = "FILE",
+        default_value = "Clusterfile"
+    )]
+    pub clusterfile: PathBuf,
+    /// Remove hosts the Clusterfile no longer lists without asking.
+    #[arg(long)]
+    pub force: bool,
+    /// How to reach the hosts.
+    #[command(flatten)]
+    pub access: HostAccessArgs,
+}
+
+/// SSH login of hosts given on the command line.
+#[derive(Debug, Args)]
+pub struct SshLoginArgs {
+    /// SSH user.
+    #[arg(short = 'u', long, default_value = "root")]
+    pub user: String,
+    /// SSH password (prefer a key: a password on the command line is seen by other users).
+    #[arg(
+        short = 'p',
+        long = "passwd",
+        env = "SEALER_SSH_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// SSH port.
+    #[arg(long, default_value_t = 22)]
+    pub port: u16,
+    /// SSH private key file.
+    #[arg(long = "pk", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Passphrase of the private key.
+    #[arg(
+        long = "pk-passwd",
+        env = "SEALER_SSH_KEY_PASSPHRASE",
+        hide_env_values = true
+    )]
+    pub key_passphrase: Option<String>,
+}
+
+/// `run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The ClusterImage (not needed with -f).
+    pub image: Option<String>,
+    /// A Clusterfile (then the other flags are not used).
+    #[arg(
+        short = 'f',
+        long = "Clusterfile",
+        visible_alias = "clusterfile",
+        value_name = "FILE"
+    )]
+    pub clusterfile: Option<PathBuf>,
+    /// The cluster's name.
+    #[arg(long, default_value = "my-cluster")]
+    pub name: String,
+    /// Master addresses: comma lists and ranges (10.0.0.2-10.0.0.4).
+    #[arg(short = 'm', long, value_name = "IPS")]
+    pub masters: Option<String>,
+    /// Worker addresses: comma lists and ranges.
+    #[arg(short = 'n', long, value_name = "IPS")]
+    pub nodes: Option<String>,
+    /// Cluster environment (NAME=VALUE), repeatable.
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// How to log in.
+    #[command(flatten)]
+    pub login: SshLoginArgs,
+    /// How to reach the hosts.
+    #[command(flatten)]
+    pub access: HostAccessArgs,
+}
+
+/// `scale-up` / `join`
+#[derive(Debug, Args)]
+pub struct ScaleUpArgs {
+    /// The cluster (default: the only one recorded on this machine).
+    #[arg(long = "cluster")]
+    pub cluster: Option<String>,
+    /// Masters to add: comma lists and ranges.
+    #[arg(short = 'm', long, value_name = "IPS")]
+    pub masters: Option<String>,
+    /// Workers to add: comma lists and ranges.
+    #[arg(short = 'n', long, value_name = "IPS")]
+    pub nodes: Option<String>,
+    /// How to reach the hosts.
+    #[command(flatten)]
+    pub access: HostAccessArgs,
+}
+
+/// `delete`
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Delete the whole cluster.
+    #[arg(short = 'a', long, conflicts_with_all = ["masters", "nodes"])]
+    pub all: bool,
+    /// Masters to remove: comma lists and ranges.
+    #[arg(short = 'm', long, value_name = "IPS")]
+    pub masters: Option<String>,
+    /// Workers to remove: comma lists and ranges.
+    #[arg(short = 'n', long, value_name = "IPS")]
+    pub nodes: Option<String>,
+    /// The Clusterfile (when nothing is recorded on this machine).
+    #[arg(
+        short = 'f',
+        long = "Clusterfile",
+        visible_alias = "clusterfile",
+        value_name = "FILE"
+    )]
+    pub clusterfile: Option<PathBuf>,
+    /// The cluster (default: the only one recorded on this machine).
+    #[arg(long = "cluster")]
+    pub cluster: Option<String>,
+    /// Remove the cluster's directory (rootfs, registry data) from the hosts too.
+    #[arg(short = 'p', long)]
+    pub prune: bool,
+    /// Do not ask.
+    #[arg(long)]
+    pub force: bool,
+    /// How to reach the hosts.
+    #[command(flatten)]
+    pub access: HostAccessArgs,
+}
+
+/// `exec`
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The cluster (default: the only one recorded on this machine).
+    #[arg(short = 'c', long = "cluster")]
+    pub cluster: Option<String>,
+    /// Only hosts with one of these roles (comma list).
+    #[arg(short = 'r', long = "roles", value_name = "ROLES")]
+    pub roles: Option<String>,
+    /// The command (run with sh -c on each host).
+    #[arg(required = true, trailing_var_arg = true)]
+    pub command: Vec<String>,
+    /// How to reach the hosts.
+    #[command(flatten)]
+    pub access: HostAccessArgs,
 }
 
 /// `registry`

@@ -20,6 +20,9 @@ pub enum Program {
     Sealer,
 }
 
+/// Subcommands of `sealer` only: `sealer-build` hides them.
+const CLUSTER_COMMANDS: [&str; 5] = ["apply", "run", "scale-up", "delete", "exec"];
+
 /// Parses the arguments, runs the command and returns the exit code: 0 on success, 1 when the
 /// command failed (with the reason on standard error), 2 for invalid arguments.
 pub fn run(program: Program) -> ExitCode {
@@ -27,10 +30,16 @@ pub fn run(program: Program) -> ExitCode {
         Program::SealerBuild => ("sealer-build", "Build, inspect and ship ClusterImages"),
         Program::Sealer => (
             "sealer",
-            "Work with ClusterImages: the image commands of sealer-build (cluster commands come next)",
+            "Install and manage clusters from ClusterImages over SSH, with the image commands of sealer-build",
         ),
     };
-    let matches = flags::Cli::command()
+    let mut command = flags::Cli::command();
+    if program == Program::SealerBuild {
+        for cluster_command in CLUSTER_COMMANDS {
+            command = command.mut_subcommand(cluster_command, |sub| sub.hide(true));
+        }
+    }
+    let matches = command
         .name(name)
         .bin_name(name)
         .about(about)

@@ -4,6 +4,22 @@
 //!   kubeadm), read with positions and validated.
 //! - [`ssh`]: one reused SSH connection per host (russh), commands with their environment,
 //!   streamed uploads, host keys checked against `known_hosts`.
+//! - [`prepare`]: the image pulled, its rootfs rendered with the cluster's environment.
+//! - [`target`] and [`plan`]: what the cluster should be, and the steps that get it there
+//!   (printed by `--dry-run`).
+//! - [`distribute`], [`builtin_registry`], [`kubeadm`]: what some steps do on the hosts.
+//! - [`run`] carries a plan out; [`state`] records it so that runs resume and re-runs are
+//!   no-ops; [`apply`] decides which operation a command needs.
 
+pub mod apply;
+pub mod builtin_registry;
 pub mod clusterfile;
+pub mod distribute;
+pub mod kubeadm;
+pub mod plan;
+pub mod prepare;
+pub mod run;
+pub mod secret;
 pub mod ssh;
+pub mod state;
+pub mod target;

@@ -19,6 +19,7 @@ pub mod corpus;
 pub mod docker;
 pub mod http;
 pub mod images;
+pub mod netns;
 pub mod pki;
 pub mod registry;
 pub mod skopeo;

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod auth;
 pub mod build;
 pub mod build_buildkit;
+pub mod cluster;
 pub mod images;
 pub mod parse;
 pub mod registry;
@@ -38,6 +39,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Load(args) => archive::load(global, &args),
         Command::Export(args) => archive::export(global, &args),
         Command::Registry(args) => registry::run(&args),
+        Command::Apply(args) => cluster::apply(global, &args),
+        Command::Run(args) => cluster::run(global, &args),
+        Command::ScaleUp(args) => cluster::scale_up(global, &args),
+        Command::Delete(args) => cluster::delete(global, &args),
+        Command::Exec(args) => cluster::exec(global, &args),
     }
 }
 

@@ -1,5 +1,28 @@
-#!/bin/sh
-# Serves the image's registry/ directory on the registry host (run by `sealer apply`).
+#!/bin/bash
+# Serves the image's registry/ directory on the registry host (run by `sealer apply` as
+# `init-registry.sh <port> <registry data dir> <domain>`): starts Debian's docker-registry in
+# the background, replacing one an earlier run started, and waits until it answers.
 set -e
+port="$1"
+data="$2"
 rootfs=$(cd "$(dirname "$0")/.." && pwd)
-exec sealer registry serve --root "$rootfs/registry" --addr ":${RegistryPort:-5000}"
+"$rootfs"/bin/example-record init-registry.sh "$@"
+run_dir="$rootfs/../registry-run"
+mkdir -p "$run_dir"
+if [ -f "$run_dir/pid" ]; then
+    kill "$(cat "$run_dir/pid")" 2>/dev/null || true
+fi
+cat >"$run_dir/config.yml" <<CONFIG
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $data}, delete: {enabled: false}}
+http: {addr: ":$port"}
+CONFIG
+setsid docker-registry serve "$run_dir/config.yml" >"$run_dir/log" 2>&1 </dev/null &
+echo $! >"$run_dir/pid"
+for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+    sleep 0.1
+done
+echo "docker-registry did not start on port $port: $(cat "$run_dir/log")" >&2
+exit 1

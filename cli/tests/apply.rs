@@ -1,0 +1,640 @@
+//! `sealer apply`, `delete`, `scale-up`, `run --dry-run` as a user runs them, against test
+//! hosts that are real `sshd`s in network namespaces (testkit::netns), installing the
+//! kubernetes example, whose stand-ins for kubeadm, kubectl and the scripts record what ran
+//! where (`/tmp/sealer-example/calls` on each host) and whose `init-registry.sh` starts
+//! Debian's `docker-registry` on the registry host.
+
+mod examples;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+use testkit::images::{ImageSpec, push_generated, seed_of};
+use testkit::netns::{TestHost, TestHosts};
+use testkit::registry::Registry;
+
+use examples::{KUBE_IMAGES, example, mirror_path};
+
+/// The example image's name in the test store.
+const IMAGE: &str = "sealer-examples/kubernetes:v1.32.0";
+/// The same example without `init-registry.sh`: apply starts the built-in registry.
+const IMAGE_WITHOUT_REGISTRY_SCRIPT: &str = "sealer-examples/kubernetes:builtin-registry";
+
+/// The image store both example images were built into, once per test binary.
+struct Built {
+    root: TempDir,
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let upstream = Registry::start();
+        for reference in KUBE_IMAGES {
+            push_generated(
+                upstream.addr(),
+                mirror_path(reference),
+                &[ImageSpec::amd64(&[30_000], seed_of(reference))],
+            );
+        }
+        let root = TempDir::new().unwrap();
+        let without_script = TempDir::new().unwrap();
+        copy_tree(&example("kubernetes"), without_script.path());
+        fs::remove_file(
+            without_script
+                .path()
+                .join("rootfs/scripts/init-registry.sh"),
+        )
+        .unwrap();
+        fs::remove_file(
+            without_script
+                .path()
+                .join("rootfs/scripts/clean-registry.sh"),
+        )
+        .unwrap();
+        for (tag, context) in [
+            (IMAGE, example("kubernetes")),
+            (
+                IMAGE_WITHOUT_REGISTRY_SCRIPT,
+                without_script.path().to_path_buf(),
+            ),
+        ] {
+            let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("sealer-build"))
+                .arg("--root")
+                .arg(root.path())
+                .args([
+                    "--registry-mirror",
+                    &format!("registry.k8s.io={}", upstream.addr()),
+                ])
+                .args(["build", "--platform", "linux/amd64", "-t", tag])
+                .arg(context)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "build {tag}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Built { root }
+    })
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A user of `sealer`: its own state directory, the test store, the test hosts' keys.
+struct User {
+    home: TempDir,
+}
+
+impl User {
+    fn new() -> Self {
+        User {
+            home: TempDir::new().unwrap(),
+        }
+    }
+
+    fn sealer(&self, hosts: &TestHosts, args: &[&str]) -> Output {
+        Command::cargo_bin("sealer")
+            .unwrap()
+            .env("SEALER_HOME", self.home.path())
+            .env("SEALER_ROOT", built().root.path())
+            .args(args)
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts_path())
+            .timeout(std::time::Duration::from_secs(300))
+            .output()
+            .unwrap()
+    }
+
+    fn write_clusterfile(&self, text: &str) -> PathBuf {
+        let path = self.home.path().join("Clusterfile");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn apply(&self, hosts: &TestHosts, clusterfile: &str, extra: &[&str]) -> Output {
+        let path = self.write_clusterfile(clusterfile);
+        let mut args = vec!["apply", "-f", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.sealer(hosts, &args)
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    format!("{}{}", text(&output.stdout), text(&output.stderr))
+}
+
+#[track_caller]
+fn failed(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure; stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    format!("{}{}", text(&output.stdout), text(&output.stderr))
+}
+
+/// A Clusterfile for `masters` and `workers` of `hosts` (indexes), with extra documents.
+fn clusterfile(
+    hosts: &TestHosts,
+    image: &str,
+    masters: &[usize],
+    workers: &[usize],
+    extra: &str,
+) -> String {
+    let ips = |indexes: &[usize]| {
+        indexes
+            .iter()
+            .map(|&i| hosts.hosts()[i].ip.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut groups = format!("  - ips: [{}]\n    roles: [master]\n", ips(masters));
+    if !workers.is_empty() {
+        groups.push_str(&format!(
+            "  - ips: [{}]\n    roles: [node]\n    labels:\n      tier: worker\n    taints: [\"dedicated=infra:NoSchedule\"]\n",
+            ips(workers)
+        ));
+    }
+    format!(
+        "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata:\n  name: test\nspec:\n  image: {image}\n  env:\n  - UseIPasNodeName=true\n  ssh:\n    user: root\n    pk: {}\n  hosts:\n{groups}{extra}",
+        hosts.user_key_path().display()
+    )
+}
+
+/// One recorded call on a host.
+#[derive(Debug, Clone)]
+struct Call {
+    what: String,
+    host_ip: String,
+    registry: String,
+    args: String,
+}
+
+/// The calls the example's stand-ins recorded on `host`, in order.
+fn calls(host: &TestHost) -> Vec<Call> {
+    let text = fs::read_to_string(host.path("/tmp/sealer-example/calls")).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            let (head, args) = line.split_once(" args: ").unwrap_or((line, ""));
+            let fields: Vec<&str> = head.split(' ').collect();
+            Call {
+                what: fields[1].to_owned(),
+                host_ip: fields[2].trim_start_matches("host=").to_owned(),
+                registry: fields[3].trim_start_matches("registry=").to_owned(),
+                args: args.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// What ran on a host, as `what args` lines without the times.
+fn call_lines(host: &TestHost) -> Vec<String> {
+    calls(host)
+        .into_iter()
+        .map(|call| format!("{} {}", call.what, call.args).trim().to_owned())
+        .collect()
+}
+
+/// The files apply may touch on a host, as the host sees them: path → type, mode, content
+/// digest (records under /tmp and logs under /var/log left out).
+fn tree(host: &TestHost) -> BTreeMap<String, String> {
+    let mut entries = BTreeMap::new();
+    for top in [
+        "/etc",
+        "/usr/bin",
+        "/usr/local/bin",
+        "/root",
+        "/opt",
+        "/var/lib",
+    ] {
+        let mut pending = vec![host.path(top)];
+        while let Some(path) = pending.pop() {
+            let Ok(metadata) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let shown = path.display().to_string();
+            let key = shown
+                .split_once("/root/")
+                .map_or(shown.clone(), |(_, rest)| format!("/{rest}"));
+            let value = if metadata.is_dir() {
+                for child in fs::read_dir(&path).into_iter().flatten().flatten() {
+                    pending.push(child.path());
+                }
+                format!("dir {:o}", metadata.mode())
+            } else if metadata.is_file() {
+                let bytes = fs::read(&path).unwrap_or_default();
+                format!("file {:o} {}", metadata.mode(), seed_of(&text(&bytes)))
+            } else {
+                format!("other {:o}", metadata.mode())
+            };
+            entries.insert(key, value);
+        }
+    }
+    entries
+}
+
+#[track_caller]
+fn assert_same_tree(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+    host: &TestHost,
+) {
+    let added: Vec<&String> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let removed: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k).is_some_and(|now| now != *v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        added.is_empty() && removed.is_empty() && changed.is_empty(),
+        "{} is not as before: added {added:?}, removed {removed:?}, changed {changed:?}",
+        host.ip
+    );
+}
+
+/// `skopeo inspect` of `repository:tag` (or `@digest`) on the registry at `ip:5000`.
+fn skopeo_digest(ip: &str, reference: &str) -> Result<String, String> {
+    let output = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{ip}:5000/{reference}"))
+        .output()
+        .unwrap();
+    if output.status.success() {
+        Ok(testkit_sha256(&output.stdout))
+    } else {
+        Err(text(&output.stderr))
+    }
+}
+
+fn testkit_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Every cached image answers by tag and by digest at the registry of `ip`, under the
+/// image's repository without its registry domain (as the original stores them).
+#[track_caller]
+fn assert_registry_serves_every_image(ip: &str) {
+    for reference in KUBE_IMAGES {
+        let repository_and_tag = mirror_path(reference);
+        let digest = skopeo_digest(ip, repository_and_tag)
+            .unwrap_or_else(|e| panic!("{repository_and_tag} at {ip}: {e}"));
+        let repository = repository_and_tag.rsplit_once(':').unwrap().0;
+        skopeo_digest(ip, &format!("{repository}@{digest}"))
+            .unwrap_or_else(|e| panic!("{repository}@{digest} at {ip}: {e}"));
+    }
+}
+
+#[test]
+fn install_reapply_scale_up_scale_down_and_delete() {
+    let hosts = TestHosts::start(4).unwrap();
+    let user = User::new();
+    let before: Vec<BTreeMap<String, String>> = hosts.hosts().iter().map(tree).collect();
+    let [master, worker1, worker2, extra] = [0, 1, 2, 3].map(|i| &hosts.hosts()[i]);
+
+    // Install on one master and two workers.
+    let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], "");
+    let out = succeeded(&user.apply(&hosts, &three, &[]));
+    assert!(out.contains("install of cluster test: done"), "{out}");
+
+    let on_master = call_lines(master);
+    let position = |lines: &[String], prefix: &str| {
+        lines
+            .iter()
+            .position(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {lines:#?}"))
+    };
+    let order = [
+        "containerd.sh",
+        "init-registry.sh 5000",
+        "init-kube.sh",
+        "kubeadm init --config=/etc/kubernetes/kubeadm.yaml --upload-certs",
+        "kubectl label node",
+    ];
+    let positions: Vec<usize> = order.iter().map(|p| position(&on_master, p)).collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "order on master0: {on_master:#?}"
+    );
+    assert!(
+        on_master.iter().any(|l| l.starts_with("kubectl get nodes")),
+        "launch CMDS ran: {on_master:#?}"
+    );
+    for call in calls(master).iter().filter(|c| c.what.ends_with(".sh")) {
+        assert_eq!(
+            call.host_ip,
+            master.ip.to_string(),
+            "HostIP of {}",
+            call.what
+        );
+        assert_eq!(
+            call.registry, "sea.hub:5000",
+            "RegistryURL of {}",
+            call.what
+        );
+    }
+    for worker in [worker1, worker2] {
+        let lines = call_lines(worker);
+        let join = position(
+            &lines,
+            "kubeadm join apiserver.cluster.local:6443 --token abcdef.0123456789abcdef",
+        );
+        assert!(position(&lines, "containerd.sh") < position(&lines, "init-kube.sh"));
+        assert!(position(&lines, "init-kube.sh") < join);
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l.starts_with("init-registry.sh") || l.starts_with("kubeadm init")),
+            "{lines:#?}"
+        );
+        assert!(!lines[join].contains("--control-plane"));
+        let hosts_file = fs::read_to_string(worker.path("/etc/hosts")).unwrap();
+        assert!(
+            hosts_file.contains(&format!("{} sea.hub", master.ip)),
+            "{hosts_file}"
+        );
+        assert!(
+            hosts_file.contains(&format!("{} apiserver.cluster.local", master.ip)),
+            "{hosts_file}"
+        );
+        assert!(
+            worker
+                .path("/var/lib/sealer/data/test/rootfs/bin/kubeadm")
+                .exists()
+        );
+        assert!(
+            !worker
+                .path("/var/lib/sealer/data/test/rootfs/registry")
+                .exists(),
+            "registry data only on registry hosts"
+        );
+        assert!(
+            fs::read_to_string(worker.path("/etc/containerd/certs.d/registry.k8s.io/hosts.toml"))
+                .unwrap()
+                .contains("http://sea.hub:5000")
+        );
+    }
+    // Labels and taints of the workers, through kubectl on master0, node named by IP.
+    assert!(
+        on_master.iter().any(|l| l.starts_with(&format!(
+            "kubectl taint node {} dedicated=infra:NoSchedule",
+            worker1.ip
+        ))),
+        "{on_master:#?}"
+    );
+    assert!(
+        on_master.iter().any(|l| l.contains(&format!(
+            "label node {} node-role.kubernetes.io/node= tier=worker",
+            worker2.ip
+        ))),
+        "{on_master:#?}"
+    );
+    assert_registry_serves_every_image(&master.ip.to_string());
+
+    // The same Clusterfile again changes nothing.
+    let counts: Vec<usize> = hosts.hosts().iter().map(|h| calls(h).len()).collect();
+    let out = succeeded(&user.apply(&hosts, &three, &[]));
+    assert!(out.contains("up to date: nothing to do"), "{out}");
+    assert_eq!(
+        counts,
+        hosts
+            .hosts()
+            .iter()
+            .map(|h| calls(h).len())
+            .collect::<Vec<_>>()
+    );
+
+    // A fourth host joins; the others only see master0 make a token and label the node.
+    let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], "");
+    succeeded(&user.apply(&hosts, &four, &[]));
+    assert_eq!(calls(worker1).len(), counts[1], "worker 1 untouched");
+    assert_eq!(calls(worker2).len(), counts[2], "worker 2 untouched");
+    let lines = call_lines(extra);
+    position(&lines, "kubeadm join apiserver.cluster.local:6443");
+    let new_on_master: Vec<String> = call_lines(master)[counts[0]..].to_vec();
+    assert!(
+        new_on_master.iter().all(|l| l.starts_with("kubeadm token")
+            || l.starts_with("kubeadm init phase upload-certs")
+            || l.starts_with("kubectl")),
+        "{new_on_master:#?}"
+    );
+
+    // Removing it cleans only it.
+    let out = failed(&user.apply(&hosts, &three, &[]));
+    assert!(out.contains("--force"), "removal needs confirmation: {out}");
+    succeeded(&user.apply(&hosts, &three, &["--force"]));
+    assert!(
+        call_lines(master)
+            .iter()
+            .any(|l| l.starts_with(&format!("kubectl delete node {}", extra.ip)))
+    );
+    assert_eq!(calls(worker1).len(), counts[1]);
+    assert_same_tree(&before[3], &tree(extra), extra);
+
+    // Delete everything: every host as it was.
+    succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
+    for (host, before) in hosts.hosts().iter().zip(&before) {
+        assert_same_tree(before, &tree(host), host);
+    }
+    assert!(
+        !user.home.path().join("clusters/test").exists(),
+        "the state is forgotten"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_touches_no_host() {
+    let hosts = TestHosts::start(2).unwrap();
+    let user = User::new();
+    let connections = hosts.hosts()[0].accepted_connections();
+    let out = succeeded(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE, &[0], &[1], ""),
+        &["--dry-run"],
+    ));
+    for expected in [
+        "plan: install cluster test",
+        "distribute",
+        "container-runtime",
+        "kubeadm init",
+        "kubeadm join",
+        "bash init-registry.sh 5000",
+    ] {
+        assert!(
+            out.contains(expected),
+            "no {expected:?} in the plan:\n{out}"
+        );
+    }
+    assert_eq!(
+        hosts.hosts()[0].accepted_connections(),
+        connections,
+        "no SSH connection"
+    );
+    assert!(calls(&hosts.hosts()[0]).is_empty());
+    assert!(!user.home.path().join("clusters/test/state.json").exists());
+}
+
+#[test]
+fn a_host_without_sshd_fails_before_anything_changes() {
+    let hosts = TestHosts::start(2).unwrap();
+    let user = User::new();
+    hosts.hosts()[1].stop_sshd();
+    let out = failed(&user.apply(&hosts, &clusterfile(&hosts, IMAGE, &[0], &[1], ""), &[]));
+    assert!(
+        out.contains(&hosts.hosts()[1].ip.to_string()),
+        "names the host: {out}"
+    );
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(calls(&hosts.hosts()[0]).is_empty());
+    assert!(!hosts.hosts()[0].path("/var/lib/sealer").exists());
+}
+
+#[test]
+fn a_failing_script_stops_the_run_and_the_next_run_resumes_after_the_fix() {
+    let hosts = TestHosts::start(3).unwrap();
+    let user = User::new();
+    let plugin = "---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: check-disk\nspec:\n  type: SHELL\n  action: pre-init-host\n  scope: node\n  data: |\n    if [ -f /tmp/broken ]; then echo \"disk check failed on $HostIP\" >&2; exit 3; fi\n";
+    let file = clusterfile(&hosts, IMAGE, &[0], &[1, 2], plugin);
+    hosts.hosts()[2].exec("touch /tmp/broken");
+    let out = failed(&user.apply(&hosts, &file, &[]));
+    let broken = hosts.hosts()[2].ip.to_string();
+    assert!(out.contains(&broken), "names the host: {out}");
+    assert!(out.contains("check-disk"), "names the step: {out}");
+    assert!(
+        out.contains(&format!("disk check failed on {broken}")),
+        "quotes the output: {out}"
+    );
+    assert!(
+        out.contains("run the same command again to resume"),
+        "{out}"
+    );
+    assert!(
+        calls(&hosts.hosts()[0]).iter().all(|c| c.what != "kubeadm"),
+        "stopped before kubeadm"
+    );
+
+    hosts.hosts()[2].exec("rm /tmp/broken");
+    let out = succeeded(&user.apply(&hosts, &file, &[]));
+    assert!(
+        out.contains("resuming the install of cluster test"),
+        "{out}"
+    );
+    assert!(out.contains("install of cluster test: done"), "{out}");
+    // The distribution finished in the first run: not redone.
+    assert!(!out.contains("distribute the rootfs"), "{out}");
+    let on_broken = call_lines(&hosts.hosts()[2]);
+    assert!(
+        on_broken.iter().any(|l| l.starts_with("kubeadm join")),
+        "{on_broken:#?}"
+    );
+}
+
+#[test]
+fn a_cut_network_mid_distribution_fails_cleanly_and_the_next_run_completes() {
+    let hosts = TestHosts::start(2).unwrap();
+    let user = User::new();
+    let file = clusterfile(&hosts, IMAGE, &[0], &[1], "");
+    let worker = &hosts.hosts()[1];
+    // Slow the worker's link so the transfer is under way when the network goes.
+    let slow = worker.exec("tc qdisc add dev eth0 root tbf rate 64kbit burst 4kb latency 2s");
+    assert!(slow.status.success(), "{}", text(&slow.stderr));
+    let incoming = worker.path("/var/lib/sealer/data/test/.rootfs.incoming");
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| user.apply(&hosts, &file, &[]));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !incoming.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        worker.cut_network();
+        let out = failed(&run.join().unwrap());
+        assert!(
+            out.contains(&worker.ip.to_string()),
+            "names the host: {out}"
+        );
+    });
+    assert!(
+        !worker.path("/var/lib/sealer/data/test/rootfs").exists(),
+        "no half-written rootfs in place"
+    );
+    worker.restore_network();
+    worker.exec("tc qdisc del dev eth0 root");
+    succeeded(&user.apply(&hosts, &file, &[]));
+    assert!(
+        worker
+            .path("/var/lib/sealer/data/test/rootfs/bin/kubeadm")
+            .exists()
+    );
+    assert!(!incoming.exists());
+    assert!(
+        call_lines(worker)
+            .iter()
+            .any(|l| l.starts_with("kubeadm join"))
+    );
+}
+
+#[test]
+fn without_init_registry_sh_the_built_in_registry_serves_the_images() {
+    let hosts = TestHosts::start(1).unwrap();
+    let user = User::new();
+    let master = &hosts.hosts()[0];
+    succeeded(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE_WITHOUT_REGISTRY_SCRIPT, &[0], &[], ""),
+        &[],
+    ));
+    assert!(master.path("/var/lib/sealer/data/test/bin/sealer").exists());
+    assert_registry_serves_every_image(&master.ip.to_string());
+    succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
+    assert!(
+        skopeo_digest(&master.ip.to_string(), mirror_path(KUBE_IMAGES[0])).is_err(),
+        "stopped"
+    );
+}
+
+#[test]
+fn invalid_clusterfiles_are_refused_with_the_place_of_each_problem() {
+    let hosts = TestHosts::start(1).unwrap();
+    let user = User::new();
+    let ip = hosts.hosts()[0].ip;
+    let text = format!(
+        "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata:\n  name: test\nspec:\n  image: {IMAGE}\n  hosts:\n  - ips: [{ip}, {ip}]\n    roles: [node]\n    taints: [\"bad taint\"]\n"
+    );
+    let out = failed(&user.apply(&hosts, &text, &[]));
+    assert!(out.contains("Clusterfile:8:"), "line and column: {out}");
+    assert!(out.contains("twice") || out.contains("duplicate"), "{out}");
+    assert!(out.contains("master"), "no master: {out}");
+    assert!(out.contains("taint"), "{out}");
+    assert_eq!(hosts.hosts()[0].accepted_connections(), 0);
+}

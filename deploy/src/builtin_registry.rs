@@ -1,0 +1,112 @@
+//! The built-in registry on the registry hosts, for images that bring no `init-registry.sh`:
+//! this program is copied to `<cluster dir>/bin/sealer` and runs `sealer registry serve` on
+//! the distributed `registry/` directory, as a systemd service where systemd runs, as a
+//! detached process with a pid file otherwise.
+
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::plan::shell::{self, quote};
+use crate::ssh::{Connection, RemoteCommand};
+use crate::target::Target;
+
+/// Where the program is copied on a registry host.
+pub fn binary_path(target: &Target) -> String {
+    format!("{}/bin/sealer", target.cluster_dir())
+}
+
+/// The systemd unit's name.
+fn unit_name(target: &Target) -> String {
+    format!(
+        "sealer-registry-{}.service",
+        target.clusterfile.cluster.name
+    )
+}
+
+fn unit_path(target: &Target) -> String {
+    format!("/etc/systemd/system/{}", unit_name(target))
+}
+
+/// Directory of the pid file and log when no systemd runs.
+fn run_dir(target: &Target) -> String {
+    format!("{}/registry-run", target.cluster_dir())
+}
+
+/// Copies `binary` to `remote_path` unless the host has the same bytes there.
+pub async fn install_binary(
+    connection: &Connection,
+    binary: &Path,
+    remote_path: &str,
+) -> Result<(), String> {
+    let bytes = tokio::fs::read(binary)
+        .await
+        .map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    let path = quote(remote_path);
+    let held = connection
+        .run(&RemoteCommand::new(format!(
+            "if [ -f {path} ]; then sha256sum {path}; fi"
+        )))
+        .await
+        .map_err(|e| e.to_string())?;
+    if held.stdout_text().split_whitespace().next() == Some(digest.as_str()) {
+        return Ok(());
+    }
+    let upload = RemoteCommand::new(format!(
+        "mkdir -p \"$(dirname {path})\" && cat >{path}.sealer-tmp && chmod 0755 {path}.sealer-tmp && mv -f {path}.sealer-tmp {path}"
+    ));
+    let output = connection
+        .run_with_input(&upload, std::io::Cursor::new(bytes))
+        .await
+        .map_err(|e| e.to_string())?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot copy sealer to {remote_path}: {}",
+            output.stderr_text()
+        ))
+    }
+}
+
+/// Starts (or restarts) the registry on `port` and waits until it answers.
+pub fn start_script(target: &Target, port: u16) -> String {
+    let cluster = &target.clusterfile.cluster.name;
+    let binary = quote(&binary_path(target));
+    let storage = quote(&format!("{}/registry", target.rootfs()));
+    let run = quote(&run_dir(target));
+    let serve = format!("{binary} registry serve --storage {storage} --addr :{port}");
+    let unit = format!(
+        "{}\n[Unit]\nDescription=sealer built-in registry of cluster {cluster}\nAfter=network-online.target\n\n[Service]\nExecStart={serve}\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n",
+        shell::file_marker(cluster)
+    );
+    let name = unit_name(target);
+    format!(
+        "{stop}mkdir -p {run}\nif [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then\n{write_unit}systemctl daemon-reload && systemctl enable {name} && systemctl restart {name}\nelse\nsetsid {serve} >{run}/log 2>&1 </dev/null &\necho $! >{run}/pid\nfi\nfor _ in $(seq 100); do\n  if (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; then exit 0; fi\n  sleep 0.1\ndone\necho \"the built-in registry does not answer on port {port}\" >&2\ncat {run}/log >&2 2>/dev/null\nexit 1\n",
+        stop = stop_process(target),
+        write_unit = shell::write_owned_file(cluster, &unit_path(target), &unit),
+    )
+}
+
+/// Stops the registry and removes its service and run directory.
+pub fn stop_script(target: &Target) -> String {
+    let cluster = &target.clusterfile.cluster.name;
+    let name = unit_name(target);
+    let unit = unit_path(target);
+    format!(
+        "{stop}if [ -f {unit_q} ] && command -v systemctl >/dev/null 2>&1; then systemctl disable --now {name} || true; fi\n{remove}rm -rf {run}\n",
+        stop = stop_process(target),
+        unit_q = quote(&unit),
+        remove = shell::remove_owned_file(cluster, &unit, "/etc/systemd"),
+        run = quote(&run_dir(target)),
+    )
+}
+
+/// Stops the detached process a previous start left, waiting for it to exit.
+fn stop_process(target: &Target) -> String {
+    let pid_file = quote(&format!("{}/pid", run_dir(target)));
+    format!(
+        "if [ -f {pid_file} ]; then pid=$(cat {pid_file}); if kill \"$pid\" 2>/dev/null; then for _ in $(seq 50); do kill -0 \"$pid\" 2>/dev/null || break; sleep 0.1; done; fi; rm -f {pid_file}; fi\n"
+    )
+}

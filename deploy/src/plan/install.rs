@@ -1,0 +1,360 @@
+//! The install plan (the original's sequence, section 5.2 of its behaviour) and the upgrade.
+
+use std::net::IpAddr;
+
+use crate::clusterfile::{Host, Phase};
+
+use super::shell::{self, quote};
+use super::{Action, Environment, Operation, Plan, Stage, Step};
+use crate::target::Target;
+
+/// Flags `kubeadm init` and `kubeadm join` are given, as the original gives them.
+pub(crate) const IGNORED_PREFLIGHT_ERRORS: &str =
+    "SystemVerification,Port-10250,DirAvailable--etc-kubernetes-manifests";
+
+/// Name the control plane is reached by; `/etc/hosts` maps it on every host.
+pub(crate) const APISERVER_NAME: &str = "apiserver.cluster.local";
+
+/// Installs the cluster on every host.
+pub fn install_plan(target: &Target) -> Plan {
+    let cluster = &target.clusterfile.cluster;
+    let all: Vec<&Host> = cluster.hosts.iter().collect();
+    let mut plan = Plan {
+        operation: Operation::Install,
+        cluster: cluster.name.clone(),
+        stages: Vec::new(),
+    };
+    plan.push(host_aliases(target, &all));
+    plan.push(distribute(target, &all));
+    plan.push(target.hook_stage(Phase::PreInstall, &all));
+    plan.push(target.hook_stage(Phase::PreInitHost, &all));
+    plan.push(container_runtime(target, &all));
+    plan.push(registry_servers(target));
+    plan.push(registry_clients(target, &all));
+    plan.push(init_master0(target));
+    let masters: Vec<&Host> = cluster.masters().skip(1).collect();
+    let workers: Vec<&Host> = cluster.workers().collect();
+    plan.push(join_masters(target, &masters));
+    plan.push(join_workers(target, &workers));
+    plan.push(target.hook_stage(Phase::PostInitHost, &all));
+    plan.push(target.hook_stage(Phase::PostInstall, &all));
+    plan.push(labels(target, &all));
+    plan.push(launch(target));
+    plan.push(save(target));
+    plan
+}
+
+/// Moves an installed cluster to the target's image: distribution of the new rootfs, the
+/// `upgrade-host` hooks, the registry again, the `upgrade` hook on master0, the apps.
+pub fn upgrade_plan(target: &Target) -> Plan {
+    let cluster = &target.clusterfile.cluster;
+    let all: Vec<&Host> = cluster.hosts.iter().collect();
+    let mut plan = Plan {
+        operation: Operation::Upgrade,
+        cluster: cluster.name.clone(),
+        stages: Vec::new(),
+    };
+    plan.push(distribute(target, &all));
+    plan.push(target.hook_stage(Phase::UpgradeHost, &all));
+    plan.push(registry_servers(target));
+    plan.push(registry_clients(target, &all));
+    plan.push(target.hook_stage(Phase::Upgrade, &all));
+    plan.push(launch(target));
+    plan.push(save(target));
+    plan
+}
+
+/// `hostAliases` written to `/etc/hosts` of `hosts`.
+pub(super) fn host_aliases(target: &Target, hosts: &[&Host]) -> Stage {
+    let cluster = &target.clusterfile.cluster;
+    if cluster.host_aliases.is_empty() {
+        return Stage::parallel("host-aliases", Vec::new());
+    }
+    let entries: Vec<(IpAddr, Vec<String>)> = cluster
+        .host_aliases
+        .iter()
+        .map(|alias| (alias.ip, alias.hostnames.clone()))
+        .collect();
+    let script = shell::set_hosts_lines(&cluster.name, "alias", &entries);
+    Stage::parallel(
+        "host-aliases",
+        hosts
+            .iter()
+            .map(|host| {
+                Step::new(
+                    "host-aliases",
+                    host.ip,
+                    host_script("write host aliases to /etc/hosts", &script),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The rootfs streamed to `hosts`, with the registry data on the registry hosts.
+pub(super) fn distribute(target: &Target, hosts: &[&Host]) -> Stage {
+    let registry_hosts = target.registry_hosts();
+    Stage::parallel(
+        "distribute",
+        hosts
+            .iter()
+            .map(|host| {
+                Step::new(
+                    "distribute",
+                    host.ip,
+                    Action::Distribute {
+                        with_registry: registry_hosts.contains(&host.ip),
+                    },
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The image's container runtime script (`scripts/<type>.sh`) on `hosts`.
+pub(super) fn container_runtime(target: &Target, hosts: &[&Host]) -> Stage {
+    let runtime = target.container_runtime();
+    let name = format!("{runtime}.sh");
+    if !target.image.has_script(&name) {
+        return Stage::parallel("container-runtime", Vec::new());
+    }
+    let script = shell::image_script(&target.rootfs(), &name, &[]);
+    Stage::parallel(
+        "container-runtime",
+        hosts
+            .iter()
+            .map(|host| {
+                Step::new(
+                    "container-runtime",
+                    host.ip,
+                    host_script(&format!("scripts/{name}"), &script),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The registry on the registry hosts: the image's `init-registry.sh` when it has one, the
+/// built-in registry otherwise.
+pub(super) fn registry_servers(target: &Target) -> Stage {
+    let Some((domain, port)) = target.local_registry_address() else {
+        return Stage::sequential("registry", Vec::new());
+    };
+    let rootfs = target.rootfs();
+    let steps = target
+        .registry_hosts()
+        .into_iter()
+        .map(|ip| {
+            let action = if target.image.has_script("init-registry.sh") {
+                let data = format!("{rootfs}/registry");
+                host_script(
+                    "scripts/init-registry.sh",
+                    &shell::image_script(
+                        &rootfs,
+                        "init-registry.sh",
+                        &[&port.to_string(), &data, &domain],
+                    ),
+                )
+            } else {
+                Action::StartBuiltinRegistry { port }
+            };
+            Step::new("registry", ip, action)
+        })
+        .collect();
+    Stage::sequential("registry", steps)
+}
+
+/// Every host resolves the registry's domain and pulls through it: `/etc/hosts`, containerd's
+/// `hosts.toml` for the registry and for the domains of the images the ClusterImage caches.
+pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
+    let Some((domain, port)) = target.local_registry_address() else {
+        return Stage::parallel("registry-clients", Vec::new());
+    };
+    let cluster = &target.clusterfile.cluster;
+    let registry_hosts = target.registry_hosts();
+    let steps = hosts
+        .iter()
+        .map(|host| {
+            // A registry host uses its own registry; the others the first registry host.
+            let server = if registry_hosts.contains(&host.ip) {
+                host.ip
+            } else {
+                registry_hosts[0]
+            };
+            let mut script = shell::set_hosts_lines(
+                &cluster.name,
+                "registry",
+                &[(server, vec![domain.clone()])],
+            );
+            for (path, content) in target.registry_client_files() {
+                script.push_str(&shell::write_owned_file(&cluster.name, &path, &content));
+            }
+            Step::new(
+                "registry-clients",
+                host.ip,
+                host_script(&format!("use the registry {domain}:{port}"), &script),
+            )
+        })
+        .collect();
+    Stage::parallel("registry-clients", steps)
+}
+
+/// `init-kube.sh` on `host` (when the image has it) and the control plane's name.
+fn prepare_kube(target: &Target, host: IpAddr, apiserver: IpAddr) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if target.image.has_script("init-kube.sh") {
+        steps.push(Step::new(
+            "init-kube",
+            host,
+            host_script(
+                "scripts/init-kube.sh",
+                &shell::image_script(&target.rootfs(), "init-kube.sh", &[]),
+            ),
+        ));
+    }
+    steps.push(apiserver_line(target, host, apiserver));
+    steps
+}
+
+/// `/etc/hosts` of `host` maps the control plane's name to `apiserver`.
+fn apiserver_line(target: &Target, host: IpAddr, apiserver: IpAddr) -> Step {
+    let cluster = &target.clusterfile.cluster;
+    Step::new(
+        format!("apiserver-address-{apiserver}"),
+        host,
+        host_script(
+            &format!("resolve {APISERVER_NAME} to {apiserver}"),
+            &shell::set_hosts_lines(
+                &cluster.name,
+                "apiserver",
+                &[(apiserver, vec![APISERVER_NAME.to_owned()])],
+            ),
+        ),
+    )
+}
+
+/// master0: `init-kube.sh`, the audit policy, `kubeadm init`.
+fn init_master0(target: &Target) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    let mut steps = prepare_kube(target, master0, master0);
+    steps.push(Step::new(
+        "kubeadm-init",
+        master0,
+        Action::KubeadmInit {
+            config: target.image.kubeadm_config.clone(),
+            node_name: target.node_name(master0),
+        },
+    ));
+    Stage::sequential("init-master0", steps)
+}
+
+/// The other masters, one after the other (etcd grows one member at a time).
+pub(super) fn join_masters(target: &Target, masters: &[&Host]) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    let mut steps = Vec::new();
+    for host in masters {
+        steps.extend(prepare_kube(target, host.ip, master0));
+        steps.push(Step::new(
+            "kubeadm-join",
+            host.ip,
+            Action::KubeadmJoin {
+                control_plane: true,
+                node_name: target.node_name(host.ip),
+            },
+        ));
+        steps.push(apiserver_line(target, host.ip, host.ip));
+    }
+    Stage::sequential("join-masters", steps)
+}
+
+/// The workers, at the same time.
+pub(super) fn join_workers(target: &Target, workers: &[&Host]) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    let mut steps = Vec::new();
+    for host in workers {
+        steps.extend(prepare_kube(target, host.ip, master0));
+        steps.push(Step::new(
+            "kubeadm-join",
+            host.ip,
+            Action::KubeadmJoin {
+                control_plane: false,
+                node_name: target.node_name(host.ip),
+            },
+        ));
+    }
+    Stage::parallel("join-workers", steps)
+}
+
+/// Role labels, host labels and taints, applied from master0.
+pub(super) fn labels(target: &Target, hosts: &[&Host]) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    let steps = hosts
+        .iter()
+        .map(|host| {
+            let mut labels: Vec<String> = host
+                .roles
+                .iter()
+                .map(|role| format!("node-role.kubernetes.io/{role}="))
+                .collect();
+            labels.extend(host.labels.iter().map(|(k, v)| format!("{k}={v}")));
+            Step::new(
+                format!("labels-{}", host.ip),
+                master0,
+                Action::LabelNode {
+                    node_host: host.ip,
+                    node_name: target.node_name(host.ip),
+                    labels,
+                    taints: host.taints.iter().map(ToString::to_string).collect(),
+                },
+            )
+        })
+        .collect();
+    Stage::sequential("labels", steps)
+}
+
+/// The launch commands on master0, from the rootfs, without the cluster's environment (as
+/// the original runs them).
+pub(super) fn launch(target: &Target) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    let rootfs = quote(&target.rootfs());
+    let steps = target
+        .launch_commands()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, command)| {
+            Step::new(
+                format!("launch-{index}"),
+                master0,
+                Action::Script {
+                    title: format!("launch: {command}"),
+                    script: format!("cd {rootfs} && {command}\n"),
+                    environment: Environment::Bare,
+                },
+            )
+        })
+        .collect();
+    Stage::sequential("launch", steps)
+}
+
+/// The Clusterfile saved on master0 and in the cluster.
+pub(super) fn save(target: &Target) -> Stage {
+    let master0 = target.clusterfile.cluster.master0().ip;
+    Stage::sequential(
+        "save",
+        vec![Step::new(
+            "save-clusterfile",
+            master0,
+            Action::SaveClusterfile,
+        )],
+    )
+}
+
+/// A script run with the host's environment.
+pub(super) fn host_script(title: &str, script: &str) -> Action {
+    Action::Script {
+        title: title.to_owned(),
+        script: script.to_owned(),
+        environment: Environment::Host,
+    }
+}

@@ -1,0 +1,223 @@
+//! Shell snippets the steps run on the hosts: POSIX `sh` with coreutils, nothing more.
+//!
+//! Everything apply adds to a host's shared files carries a marker naming the cluster, so
+//! that delete removes exactly that and a host ends as it was before.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+
+/// Quotes `text` as one shell word.
+pub fn quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+".contains(&b))
+    {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The marker ending every `/etc/hosts` line apply writes for `cluster`, for `purpose`
+/// (`alias`, `registry`, `apiserver`).
+fn hosts_marker(cluster: &str, purpose: &str) -> String {
+    format!("# sealer:{cluster}:{purpose}")
+}
+
+/// Removes the `/etc/hosts` lines written for `cluster` and `purpose`.
+pub fn remove_hosts_lines(cluster: &str, purpose: &str) -> String {
+    remove_lines_in(HOSTS_FILE, cluster, purpose)
+}
+
+/// Replaces the `/etc/hosts` lines of `cluster` and `purpose` with `entries` (address, names).
+pub fn set_hosts_lines(cluster: &str, purpose: &str, entries: &[(IpAddr, Vec<String>)]) -> String {
+    set_lines_in(HOSTS_FILE, cluster, purpose, entries)
+}
+
+/// The hosts file.
+const HOSTS_FILE: &str = "/etc/hosts";
+
+/// Removes the marked lines from `file`, rewriting it in place (it may be a bind mount,
+/// which a rename would break).
+fn remove_lines_in(file: &str, cluster: &str, purpose: &str) -> String {
+    let marker = quote(&format!(" {}$", hosts_marker(cluster, purpose)));
+    let file = quote(file);
+    format!(
+        "if [ -f {file} ]; then kept=$(mktemp) && {{ grep -v -- {marker} {file} || true; }} >\"$kept\" && cat \"$kept\" >{file} && rm -f \"$kept\"; fi\n"
+    )
+}
+
+fn set_lines_in(
+    file: &str,
+    cluster: &str,
+    purpose: &str,
+    entries: &[(IpAddr, Vec<String>)],
+) -> String {
+    let mut script = remove_lines_in(file, cluster, purpose);
+    let marker = hosts_marker(cluster, purpose);
+    for (address, names) in entries {
+        let line = format!("{address} {} {marker}", names.join(" "));
+        let _ = writeln!(script, "echo {} >>{}", quote(&line), quote(file));
+    }
+    script
+}
+
+/// Writes `content` to `path` on the host with `mode`, creating its directory; the bytes go
+/// through base64 so that any content survives the shell.
+pub fn write_file(path: &str, content: &[u8], mode: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+    let path = quote(path);
+    format!(
+        "mkdir -p \"$(dirname {path})\" && echo {encoded} | base64 -d >{path}.sealer-tmp && chmod {mode} {path}.sealer-tmp && mv -f {path}.sealer-tmp {path}\n"
+    )
+}
+
+/// The first line of every file apply writes into a directory it shares with others.
+pub fn file_marker(cluster: &str) -> String {
+    format!("# written by sealer for cluster {cluster}")
+}
+
+/// Writes `content` (whose first line is [`file_marker`]) to `path` unless a file apply did
+/// not write is already there, which is kept with a warning.
+pub fn write_owned_file(cluster: &str, path: &str, content: &str) -> String {
+    let marker = quote(&format!("^{}$", file_marker(cluster)));
+    let quoted = quote(path);
+    format!(
+        "if [ ! -e {quoted} ] || grep -q -- {marker} {quoted}; then\n{}else\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n",
+        write_file(path, content.as_bytes(), "0644")
+    )
+}
+
+/// Removes `path` if apply wrote it for `cluster`, then the directories above it up to
+/// `keep_above` (exclusive) that are left empty.
+pub fn remove_owned_file(cluster: &str, path: &str, keep_above: &str) -> String {
+    let marker = quote(&format!("^{}$", file_marker(cluster)));
+    let quoted = quote(path);
+    let mut script =
+        format!("if [ -f {quoted} ] && grep -q -- {marker} {quoted}; then rm -f {quoted}; fi\n");
+    let mut dir = parent(path);
+    while dir.len() > keep_above.len() && dir.starts_with(keep_above) {
+        let _ = writeln!(script, "rmdir {} 2>/dev/null || true", quote(dir));
+        dir = parent(dir);
+    }
+    script
+}
+
+/// `path` without its last component.
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(head, _)| head)
+}
+
+/// Runs `script` from `dir` when `dir` exists, and succeeds doing nothing otherwise (clean
+/// phases must work after a failed or partial install).
+pub fn when_dir_exists(dir: &str, script: &str) -> String {
+    let dir = quote(dir);
+    format!("if [ -d {dir} ]; then cd {dir} || exit 1\n{script}\nfi\n")
+}
+
+/// Runs the image's `scripts/<name>` with bash when the rootfs has it.
+pub fn image_script(rootfs: &str, name: &str, args: &[&str]) -> String {
+    let mut command = format!("bash {}", quote(name));
+    for arg in args {
+        command.push(' ');
+        command.push_str(&quote(arg));
+    }
+    format!("cd {} && {command}\n", quote(&format!("{rootfs}/scripts")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    fn sh(script: &str) -> std::process::Output {
+        Command::new("sh").arg("-c").arg(script).output().unwrap()
+    }
+
+    #[test]
+    fn quoting_keeps_every_byte() {
+        for text in [
+            "plain",
+            "",
+            "it's",
+            "a b",
+            "$HOME",
+            "`x`",
+            "line\nbreak",
+            "'\"\\",
+        ] {
+            let out = sh(&format!("printf %s {}", quote(text)));
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn written_files_keep_any_content_and_owned_ones_are_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/file").display().to_string();
+        let content = "# written by sealer for cluster c\n'quotes' $VAR `cmd`\n";
+        assert!(sh(&write_owned_file("c", &path, content)).status.success());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+
+        std::fs::write(&path, "someone else's\n").unwrap();
+        let out = sh(&write_owned_file("c", &path, content));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not written by sealer"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's\n");
+
+        sh(&remove_owned_file(
+            "c",
+            &path,
+            &dir.path().display().to_string(),
+        ));
+        assert!(
+            std::path::Path::new(&path).exists(),
+            "a foreign file is kept"
+        );
+        std::fs::write(&path, content).unwrap();
+        sh(&remove_owned_file(
+            "c",
+            &path,
+            &dir.path().display().to_string(),
+        ));
+        assert!(
+            !dir.path().join("sub").exists(),
+            "emptied directories are removed"
+        );
+        assert!(dir.path().exists());
+    }
+
+    #[test]
+    fn hosts_lines_are_replaced_and_removed_leaving_the_rest_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts");
+        let original = "127.0.0.1 localhost\n10.0.0.9 mine # sealer:other:alias\n";
+        std::fs::write(&file, original).unwrap();
+        let file = file.display().to_string();
+        let ip: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..2 {
+            let script = set_lines_in(&file, "c", "alias", &[(ip, vec!["a".into(), "b".into()])]);
+            assert!(sh(&script).status.success());
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("{original}10.0.0.2 a b # sealer:c:alias\n")
+        );
+        assert!(sh(&remove_lines_in(&file, "c", "alias")).status.success());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
+    }
+
+    #[test]
+    fn when_dir_exists_skips_a_missing_rootfs() {
+        let out = sh(&when_dir_exists("/nonexistent/rootfs", "exit 3"));
+        assert!(out.status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let out = sh(&when_dir_exists(
+            &dir.path().display().to_string(),
+            "exit 3",
+        ));
+        assert_eq!(out.status.code(), Some(3));
+    }
+}
