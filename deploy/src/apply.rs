@@ -116,23 +116,19 @@ pub async fn apply(
         clusterfile,
         image: prepared.facts.clone(),
     };
-    let applied = state
-        .applied
-        .as_ref()
-        .map(|snapshot| parse_snapshot(snapshot))
-        .transpose()?;
+    let applied = state.applied.as_ref().map(parse_snapshot).transpose()?;
     let plan = match &applied {
         None => plan::install_plan(&target),
-        Some(applied) => match decide(applied, &target, options)? {
-            Some(plan) => plan,
-            None => {
+        Some(applied) => {
+            let Some(plan) = decide(applied, &target, options)? else {
                 options.report.line(&format!(
                     "cluster {} is up to date: nothing to do",
                     target.clusterfile.cluster.name
                 ));
                 return Ok(Outcome::UpToDate);
-            }
-        },
+            };
+            plan
+        }
     };
     run_plan(
         &plan,

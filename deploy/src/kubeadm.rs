@@ -2,6 +2,7 @@
 //! the Clusterfile's kubeadm documents) and what its output tells the joins.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use kyaml::Limits;
@@ -75,12 +76,12 @@ pub fn merged_config(
         };
         let mut defaults = String::new();
         if !has("controlPlaneEndpoint") {
-            defaults.push_str(&format!("controlPlaneEndpoint: {APISERVER_NAME}:6443\n"));
+            let _ = writeln!(defaults, "controlPlaneEndpoint: {APISERVER_NAME}:6443");
         }
         if !has("imageRepository")
             && let Some(url) = env.get("RegistryURL")
         {
-            defaults.push_str(&format!("imageRepository: {url}\n"));
+            let _ = writeln!(defaults, "imageRepository: {url}");
         }
         if !defaults.is_empty() {
             *text = merge_documents(text, &defaults)?;

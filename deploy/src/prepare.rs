@@ -190,8 +190,8 @@ pub async fn prepare(
             .apply_configs(&rootfs)
             .map_err(|e| PrepareError::Config(e.to_string()))?,
     );
-    let kubeadm_config = kubeadm::merged_config(&rootfs, clusterfile, &env)
-        .map_err(|e| PrepareError::Kubeadm(e.to_string()))?;
+    let kubeadm_config =
+        kubeadm::merged_config(&rootfs, clusterfile, &env).map_err(PrepareError::Kubeadm)?;
     let content_key = content_key(&manifest_digest.to_string(), &rootfs, &written)?;
 
     let container_runtime = source
@@ -333,7 +333,10 @@ fn file_names(dir: &Path) -> Result<BTreeSet<String>, PrepareError> {
 fn plugin_files(dir: &Path) -> Result<Vec<(String, String)>, PrepareError> {
     let mut files = Vec::new();
     for name in file_names(dir)? {
-        if name.ends_with(".yaml") || name.ends_with(".yml") {
+        let extension = Path::new(&name).extension().and_then(|e| e.to_str());
+        if extension
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+        {
             let path = dir.join(&name);
             let text =
                 fs::read_to_string(&path).map_err(|source| PrepareError::File { path, source })?;

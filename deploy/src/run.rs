@@ -3,6 +3,7 @@
 //! step is recorded at once, so that a failed run resumes at the step that failed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -274,18 +275,20 @@ impl Runner<'_> {
                 let mut script = String::new();
                 if !labels.is_empty() {
                     let labels: Vec<String> = labels.iter().map(|l| quote(l)).collect();
-                    script.push_str(&format!(
-                        "kubectl label node {} {} --overwrite\n",
+                    let _ = writeln!(
+                        script,
+                        "kubectl label node {} {} --overwrite",
                         quote(&name),
                         labels.join(" ")
-                    ));
+                    );
                 }
                 for taint in taints {
-                    script.push_str(&format!(
-                        "kubectl taint node {} {} --overwrite\n",
+                    let _ = writeln!(
+                        script,
+                        "kubectl taint node {} {} --overwrite",
                         quote(&name),
                         quote(taint)
-                    ));
+                    );
                 }
                 if script.is_empty() {
                     return Ok(String::new());
@@ -312,10 +315,11 @@ impl Runner<'_> {
             Action::SaveClusterfile => {
                 let path = format!("{}/Clusterfile", self.target.cluster_dir());
                 let mut script = shell::write_file(&path, self.clusterfile_text.as_bytes(), "0600");
-                script.push_str(&format!(
-                    "if command -v kubectl >/dev/null 2>&1; then kubectl -n kube-system create configmap sealer-clusterfile --from-file=Clusterfile={} --dry-run=client -o yaml | kubectl apply -f -; fi\n",
+                let _ = writeln!(
+                    script,
+                    "if command -v kubectl >/dev/null 2>&1; then kubectl -n kube-system create configmap sealer-clusterfile --from-file=Clusterfile={} --dry-run=client -o yaml | kubectl apply -f -; fi",
                     quote(&path)
-                ));
+                );
                 checked(connection, &RemoteCommand::new(script))
                     .await
                     .map(|_| String::new())
@@ -341,11 +345,12 @@ impl Runner<'_> {
         let rootfs = self.target.rootfs();
         let mut script =
             shell::write_file("/etc/kubernetes/kubeadm.yaml", config.as_bytes(), "0600");
-        script.push_str(&format!(
-            "if [ -f {audit} ]; then cp {audit} /etc/kubernetes/; fi\nkubeadm init --config=/etc/kubernetes/kubeadm.yaml --upload-certs --ignore-preflight-errors={IGNORED_PREFLIGHT_ERRORS}{}\nmkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config\n",
+        let _ = writeln!(
+            script,
+            "if [ -f {audit} ]; then cp {audit} /etc/kubernetes/; fi\nkubeadm init --config=/etc/kubernetes/kubeadm.yaml --upload-certs --ignore-preflight-errors={IGNORED_PREFLIGHT_ERRORS}{}\nmkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config",
             node_flag(node_name),
             audit = quote(&format!("{rootfs}/statics/audit-policy.yml")),
-        ));
+        );
         self.host_command(self.target.clusterfile.cluster.master0().ip, &script)
     }
 
@@ -368,10 +373,11 @@ impl Runner<'_> {
             script.push_str(" --control-plane --certificate-key \"$SEALER_JOIN_CERTIFICATE_KEY\"");
             command = command.secret_env("SEALER_JOIN_CERTIFICATE_KEY", key);
         }
-        script.push_str(&format!(
-            " --ignore-preflight-errors={IGNORED_PREFLIGHT_ERRORS}{}\n",
+        let _ = writeln!(
+            script,
+            " --ignore-preflight-errors={IGNORED_PREFLIGHT_ERRORS}{}",
             node_flag(node_name)
-        ));
+        );
         if control_plane {
             script.push_str(
                 "mkdir -p /root/.kube && cp /etc/kubernetes/admin.conf /root/.kube/config\n",

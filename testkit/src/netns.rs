@@ -446,6 +446,22 @@ impl TestHost {
             .unwrap_or_else(|e| panic!("cut the network of test host {}: {e}", self.ip));
     }
 
+    /// Limits what reaches the host to `rate` (tc's syntax, e.g. `64kbit`), shaping the
+    /// bridge side of its link, so that a transfer to it lasts long enough to be cut.
+    pub fn limit_incoming_rate(&self, rate: &str) {
+        run(Command::new("tc").args([
+            "qdisc", "replace", "dev", &self.veth, "root", "tbf", "rate", rate, "burst", "4kb",
+            "latency", "5s",
+        ]))
+        .unwrap_or_else(|e| panic!("limit the rate to test host {}: {e}", self.ip));
+    }
+
+    /// Lifts [`TestHost::limit_incoming_rate`].
+    pub fn clear_incoming_rate(&self) {
+        run(Command::new("tc").args(["qdisc", "del", "dev", &self.veth, "root"]))
+            .unwrap_or_else(|e| panic!("clear the rate limit of test host {}: {e}", self.ip));
+    }
+
     /// Reconnects the host to the bridge and waits until the root namespace reaches it again
     /// (the neighbour entry that failed while it was cut is flushed; a probe connection to its
     /// SSH port shows in the sshd log).

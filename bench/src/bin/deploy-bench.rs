@@ -39,7 +39,7 @@ fn generate_tree(root: &Path, files: usize, total: u64) -> std::io::Result<()> {
     for index in 0..files {
         let dir = root.join(format!("d{:03}", index / 100));
         fs::create_dir_all(&dir)?;
-        let size = (next() % (2 * average)).max(512) as usize;
+        let size = usize::try_from((next() % (2 * average)).max(512)).unwrap_or(512);
         let mut bytes = Vec::with_capacity(size + 8);
         while bytes.len() < size {
             bytes.extend_from_slice(&next().to_le_bytes());

@@ -1,5 +1,6 @@
 //! Removing hosts from a cluster, or the whole cluster (the original's `delete`).
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::clusterfile::{Host, Phase};
@@ -9,9 +10,17 @@ use super::install::{host_script, save};
 use super::shell::{self, quote};
 use super::{Action, Operation, Plan, Stage, Step};
 
-/// What `kubeadm reset` leaves and apply's hosts take away (the original's list).
-const KUBERNETES_LEFTOVERS: &str =
-    "/etc/kubernetes /var/lib/kubelet /etc/cni /opt/cni /var/lib/etcd /root/.kube/config";
+/// What `kubeadm reset` leaves, which the original removes; a path that was on the host
+/// before the install (see [`super::install::inventory`]) is kept.
+pub(super) const KUBERNETES_LEFTOVERS: [&str; 7] = [
+    "/etc/kubernetes",
+    "/var/lib/kubelet",
+    "/etc/cni",
+    "/opt/cni",
+    "/var/lib/etcd",
+    "/root/.kube/config",
+    "/root/.kube",
+];
 
 /// Removes `removed` (IP addresses of installed hosts the target no longer lists) from the
 /// cluster, cleaning them.
@@ -127,9 +136,12 @@ fn reset(target: &Target, hosts: &[&Host]) -> Stage {
             "bash clean-kube.sh",
         ));
     }
-    script.push_str(&format!(
-        "rm -rf {KUBERNETES_LEFTOVERS}\nrmdir /root/.kube 2>/dev/null || true\n"
-    ));
+    let before = quote(&format!("{}/host-before", target.cluster_dir()));
+    let _ = writeln!(
+        script,
+        "for path in {}; do\n  if ! grep -qxF \"$path\" {before} 2>/dev/null; then rm -rf \"$path\"; fi\ndone",
+        KUBERNETES_LEFTOVERS.join(" ")
+    );
     Stage::parallel(
         "reset",
         hosts

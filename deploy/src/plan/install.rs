@@ -24,6 +24,7 @@ pub fn install_plan(target: &Target) -> Plan {
         cluster: cluster.name.clone(),
         stages: Vec::new(),
     };
+    plan.push(inventory(target, &all));
     plan.push(host_aliases(target, &all));
     plan.push(distribute(target, &all));
     plan.push(target.hook_stage(Phase::PreInstall, &all));
@@ -62,6 +63,29 @@ pub fn upgrade_plan(target: &Target) -> Plan {
     plan.push(launch(target));
     plan.push(save(target));
     plan
+}
+
+/// Before anything changes on `hosts`: which of the paths a delete removes were there
+/// already, recorded once in `<cluster dir>/host-before`, so that a delete keeps them.
+pub(super) fn inventory(target: &Target, hosts: &[&Host]) -> Stage {
+    let dir = quote(&target.cluster_dir());
+    let script = format!(
+        "mkdir -p {dir}\nif [ ! -f {dir}/host-before ]; then\n  for path in {}; do\n    if [ -e \"$path\" ]; then echo \"$path\"; fi\n  done >{dir}/host-before.tmp\n  mv {dir}/host-before.tmp {dir}/host-before\nfi\n",
+        super::delete::KUBERNETES_LEFTOVERS.join(" ")
+    );
+    Stage::parallel(
+        "inventory",
+        hosts
+            .iter()
+            .map(|host| {
+                Step::new(
+                    "inventory",
+                    host.ip,
+                    host_script("record what the host has before the install", &script),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// `hostAliases` written to `/etc/hosts` of `hosts`.

@@ -4,7 +4,7 @@ use crate::clusterfile::{Host, Phase};
 use crate::target::Target;
 
 use super::install::{
-    container_runtime, distribute, host_aliases, join_masters, join_workers, labels,
+    container_runtime, distribute, host_aliases, inventory, join_masters, join_workers, labels,
     registry_clients, save,
 };
 use super::{Action, Operation, Plan, Stage, Step};
@@ -30,6 +30,7 @@ pub fn scale_up_plan(target: &Target, added: &[std::net::IpAddr]) -> Plan {
         cluster: cluster.name.clone(),
         stages: Vec::new(),
     };
+    plan.push(inventory(target, &new));
     plan.push(host_aliases(target, &new));
     plan.push(distribute(target, &new));
     plan.push(target.hook_stage(Phase::PreScaleUp, &new));
