@@ -161,6 +161,17 @@ pub struct SshLoginArgs {
     pub key_passphrase: Option<String>,
 }
 
+/// Hosts given on the command line.
+#[derive(Debug, Args)]
+pub struct HostListArgs {
+    /// Masters: IPs and first-last ranges, comma-separated (10.0.0.2,10.0.0.5-10.0.0.7).
+    #[arg(short = 'm', long, value_name = "IPS")]
+    pub masters: Option<String>,
+    /// Workers: IPs and first-last ranges, comma-separated.
+    #[arg(short = 'n', long, value_name = "IPS")]
+    pub nodes: Option<String>,
+}
+
 /// `run`
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -177,12 +188,9 @@ pub struct RunArgs {
     /// The cluster's name.
     #[arg(long, default_value = "my-cluster")]
     pub name: String,
-    /// Master addresses: comma lists and ranges (10.0.0.2-10.0.0.4).
-    #[arg(short = 'm', long, value_name = "IPS")]
-    pub masters: Option<String>,
-    /// Worker addresses: comma lists and ranges.
-    #[arg(short = 'n', long, value_name = "IPS")]
-    pub nodes: Option<String>,
+    /// The hosts.
+    #[command(flatten)]
+    pub hosts: HostListArgs,
     /// Cluster environment (NAME=VALUE), repeatable.
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
@@ -200,12 +208,9 @@ pub struct ScaleUpArgs {
     /// The cluster (default: the only one recorded on this machine).
     #[arg(long = "cluster")]
     pub cluster: Option<String>,
-    /// Masters to add: comma lists and ranges.
-    #[arg(short = 'm', long, value_name = "IPS")]
-    pub masters: Option<String>,
-    /// Workers to add: comma lists and ranges.
-    #[arg(short = 'n', long, value_name = "IPS")]
-    pub nodes: Option<String>,
+    /// The hosts.
+    #[command(flatten)]
+    pub hosts: HostListArgs,
     /// How to reach the hosts.
     #[command(flatten)]
     pub access: HostAccessArgs,
@@ -217,12 +222,9 @@ pub struct DeleteArgs {
     /// Delete the whole cluster.
     #[arg(short = 'a', long, conflicts_with_all = ["masters", "nodes"])]
     pub all: bool,
-    /// Masters to remove: comma lists and ranges.
-    #[arg(short = 'm', long, value_name = "IPS")]
-    pub masters: Option<String>,
-    /// Workers to remove: comma lists and ranges.
-    #[arg(short = 'n', long, value_name = "IPS")]
-    pub nodes: Option<String>,
+    /// The hosts.
+    #[command(flatten)]
+    pub hosts: HostListArgs,
     /// The Clusterfile (when nothing is recorded on this machine).
     #[arg(
         short = 'f',

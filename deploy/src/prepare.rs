@@ -169,16 +169,7 @@ pub async fn prepare(
         .map_err(|e| failed(e.to_string()))?
         .map_err(|e| failed(e.to_string()))?;
 
-    let image_env: Vec<(String, String)> = source
-        .config
-        .config
-        .env
-        .iter()
-        .map(|entry| {
-            let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-            (name.to_owned(), value.to_owned())
-        })
-        .collect();
+    let image_env = source.env_pairs();
     let env = clusterfile
         .cluster
         .cluster_env(&image_env)

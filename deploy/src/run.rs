@@ -211,14 +211,7 @@ impl Runner<'_> {
                     checked(connection, &self.kubeadm_init(config, node_name.as_deref())).await?;
                 let join = kubeadm::join_info(&output.stdout_text())
                     .ok_or_else(|| "kubeadm init printed no join command".to_owned())?;
-                self.record(|state| {
-                    state.join = Some(join.clone());
-                    if let Some(pending) = state.pending.as_mut() {
-                        pending.join = Some(join);
-                    }
-                })
-                .map_err(|e| e.to_string())?;
-                Ok(String::new())
+                self.remember_join(join).map(|()| String::new())
             }
             Action::KubeadmRefreshJoin => {
                 let output = checked(connection, &RemoteCommand::new(
@@ -227,14 +220,7 @@ impl Runner<'_> {
                 .await?;
                 let join = kubeadm::refreshed_join_info(&output.stdout_text())
                     .ok_or_else(|| "kubeadm printed no join command".to_owned())?;
-                self.record(|state| {
-                    state.join = Some(join.clone());
-                    if let Some(pending) = state.pending.as_mut() {
-                        pending.join = Some(join);
-                    }
-                })
-                .map_err(|e| e.to_string())?;
-                Ok(String::new())
+                self.remember_join(join).map(|()| String::new())
             }
             Action::KubeadmJoin {
                 control_plane,
@@ -385,6 +371,17 @@ impl Runner<'_> {
         }
         command.script = script;
         Ok(command.secret_env("SEALER_JOIN_TOKEN", &join.token))
+    }
+
+    /// Records what the joins need, for this operation and later scale-ups.
+    fn remember_join(&self, join: JoinInfo) -> Result<(), String> {
+        self.record(|state| {
+            state.join = Some(join.clone());
+            if let Some(pending) = state.pending.as_mut() {
+                pending.join = Some(join);
+            }
+        })
+        .map_err(|e| e.to_string())
     }
 
     fn join_info(&self) -> Option<JoinInfo> {

@@ -46,20 +46,25 @@ impl SourceImage {
         }
     }
 
-    /// What the build plan inherits.
-    pub fn plan_base(&self) -> BaseImage {
-        let env = self
-            .config
+    /// The config's `Env` as (name, value) pairs, in order.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.config
             .config
             .env
             .iter()
             .map(|entry| {
                 let (name, value) = entry.split_once('=').unwrap_or((entry, ""));
-                EnvVar {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                }
+                (name.to_owned(), value.to_owned())
             })
+            .collect()
+    }
+
+    /// What the build plan inherits.
+    pub fn plan_base(&self) -> BaseImage {
+        let env = self
+            .env_pairs()
+            .into_iter()
+            .map(|(name, value)| EnvVar { name, value })
             .collect();
         BaseImage {
             env,

@@ -110,7 +110,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
     let (clusterfile, text) = match (&args.clusterfile, &args.image) {
         (Some(path), _) => apply::read_clusterfile(path)?,
         (None, Some(image)) => {
-            let masters = ip_list(args.masters.as_deref())?;
+            let masters = ip_list(args.hosts.masters.as_deref())?;
             if masters.is_empty() {
                 bail!("give the masters with -m (or a Clusterfile with -f)");
             }
@@ -120,7 +120,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
                     name: args.name.clone(),
                     image: image.clone(),
                     masters,
-                    nodes: ip_list(args.nodes.as_deref())?,
+                    nodes: ip_list(args.hosts.nodes.as_deref())?,
                     env: args.env.clone(),
                     user: login.user.clone(),
                     password: login.password.clone(),
@@ -146,8 +146,8 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> Result<ExitCode> {
 
 /// `scale-up -m ... -n ...`
 pub fn scale_up(global: &GlobalArgs, args: &ScaleUpArgs) -> Result<ExitCode> {
-    let masters = ip_list(args.masters.as_deref())?;
-    let nodes = ip_list(args.nodes.as_deref())?;
+    let masters = ip_list(args.hosts.masters.as_deref())?;
+    let nodes = ip_list(args.hosts.nodes.as_deref())?;
     if masters.is_empty() && nodes.is_empty() {
         bail!("give the hosts to add with -m and/or -n");
     }
@@ -168,8 +168,8 @@ pub fn scale_up(global: &GlobalArgs, args: &ScaleUpArgs) -> Result<ExitCode> {
 
 /// `delete -a | -m ... | -n ...`
 pub fn delete(global: &GlobalArgs, args: &DeleteArgs) -> Result<ExitCode> {
-    let mut hosts = ip_list(args.masters.as_deref())?;
-    hosts.extend(ip_list(args.nodes.as_deref())?);
+    let mut hosts = ip_list(args.hosts.masters.as_deref())?;
+    hosts.extend(ip_list(args.hosts.nodes.as_deref())?);
     if !args.all && hosts.is_empty() {
         bail!("say what to delete: -a for the whole cluster, -m/-n for hosts");
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kyaml::{Node, NodeKind};
 
-use super::cluster::{Cluster, read_env};
+use super::cluster::{Cluster, Level, read_env};
 use super::config::{Strategy, check_app_name, check_relative, merge_documents, write_into_rootfs};
 use super::document::{Location, Reader, child, item};
 use super::error::ClusterfileError;
@@ -195,7 +195,7 @@ pub(crate) fn read_application(reader: &mut Reader<'_>, root: &Node) -> Option<A
                 message,
             );
         }
-        let env = read_env(reader, entry.get("env"), &child(&path, "env"), &[]);
+        let env = read_env(reader, entry.get("env"), &child(&path, "env"), Level::App);
         let launch_cmds = entry.get("launch").and_then(|launch| {
             let cmds = reader.strings(launch.get("cmds"), &child(&path, "launch.cmds"));
             if cmds.is_none() {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use kyaml::{Node, NodeKind};
 
 use super::document::{Location, Reader, child, item};
-use super::env::{RESERVED_CLUSTER_KEYS, RESERVED_KEYS, parse_cidr};
+use super::env::{HOST_ONLY_KEY, RESERVED_KEYS, parse_cidr};
 use super::host::{Host, PartialSsh, Taint};
 use super::validate::{check_label_key, check_label_value, check_role, parse_env_item};
 use crate::secret::Secret;
@@ -244,7 +244,7 @@ pub(crate) fn read_cluster(
         reader,
         spec.get("env"),
         "spec.env",
-        RESERVED_CLUSTER_KEYS,
+        Level::Cluster,
     ));
     if let Some((_, svc_cidr)) = env.iter().rev().find(|(key, _)| key == "SvcCIDR") {
         let first = svc_cidr.split(',').next().unwrap_or_default().trim();
@@ -321,18 +321,36 @@ pub(crate) fn read_cluster(
     })
 }
 
-/// `KEY=VALUE` items; `reserved` keys are dropped with a warning (sealer computes them).
+/// Where an env list is, which decides the keys it may not set: the cluster's and a host
+/// group's may not set the computed [`RESERVED_KEYS`], the cluster's not [`HOST_ONLY_KEY`]
+/// either; an app's may set any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// `spec.env`.
+    Cluster,
+    /// `spec.hosts[].env`.
+    HostGroup,
+    /// An Application's `configs[].env`.
+    App,
+}
+
+/// `KEY=VALUE` items; reserved keys are dropped with a warning (sealer computes them).
 pub(crate) fn read_env(
     reader: &mut Reader<'_>,
     node: Option<&Node>,
     field: &str,
-    reserved: &[&str],
+    level: Level,
 ) -> Vec<(String, String)> {
+    let reserved = |key: &str| match level {
+        Level::Cluster => RESERVED_KEYS.contains(&key) || key == HOST_ONLY_KEY,
+        Level::HostGroup => RESERVED_KEYS.contains(&key),
+        Level::App => false,
+    };
     let mut env = Vec::new();
     for (index, (text, entry)) in reader.string_list(node, field).into_iter().enumerate() {
         let path = item(field, index);
         match parse_env_item(&text) {
-            Ok((key, _)) if reserved.contains(&key.as_str()) => reader.warning(
+            Ok((key, _)) if reserved(&key) => reader.warning(
                 entry,
                 &path,
                 format!("{key} is computed by sealer: this value is ignored"),
@@ -469,7 +487,7 @@ fn read_host_groups<'n>(reader: &mut Reader<'_>, spec: &'n Node) -> Vec<HostGrou
             reader,
             group.get("env"),
             &child(&path, "env"),
-            RESERVED_KEYS,
+            Level::HostGroup,
         );
         let labels = read_labels(reader, group.get("labels"), &child(&path, "labels"));
         let taints_path = child(&path, "taints");

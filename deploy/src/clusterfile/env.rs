@@ -24,24 +24,9 @@ pub const RESERVED_KEYS: &[&str] = &[
     "HostIPFamily",
 ];
 
-/// [`RESERVED_KEYS`] plus `HostIP`, which only a host group's env may set (for a host whose
-/// node IP differs from the address sealer reaches it at).
-pub(crate) const RESERVED_CLUSTER_KEYS: &[&str] = &[
-    "LocalRegistryDomain",
-    "LocalRegistryPort",
-    "LocalRegistryURL",
-    "ExternalRegistryDomain",
-    "ExternalRegistryPort",
-    "ExternalRegistryURL",
-    "RegistryDomain",
-    "RegistryPort",
-    "RegistryURL",
-    "ContainerRuntime",
-    "DNSSvcIP",
-    "KubeSvcIP",
-    "HostIPFamily",
-    "HostIP",
-];
+/// The key only a host group's env may set (for a host whose node IP differs from the
+/// address sealer reaches it at); the cluster's env may not.
+pub(crate) const HOST_ONLY_KEY: &str = "HostIP";
 
 /// `a.b.c.d/n` or `x::y/n`: the network address (host bits cleared) and prefix length.
 pub(crate) fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {

@@ -8,17 +8,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
-/// Quotes `text` as one shell word.
-pub fn quote(text: &str) -> String {
-    if !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+".contains(&b))
-    {
-        return text.to_owned();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
-}
+pub use crate::ssh::quote;
 
 /// The marker ending every `/etc/hosts` line apply writes for `cluster`, for `purpose`
 /// (`alias`, `registry`, `apiserver`).

@@ -73,7 +73,7 @@ impl RemoteCommand {
             if self.secret_env.contains(name) {
                 let _ = writeln!(text, "{name}=***");
             } else {
-                let _ = writeln!(text, "{name}={}", shell_quote(value));
+                let _ = writeln!(text, "{name}={}", quote(value));
             }
         }
         text.push_str(&self.script);
@@ -88,10 +88,10 @@ impl RemoteCommand {
             if !is_env_name(name) {
                 return Err(name.clone());
             }
-            let _ = writeln!(body, "export {name}={}", shell_quote(value));
+            let _ = writeln!(body, "export {name}={}", quote(value));
         }
         body.push_str(&self.script);
-        let command = format!("bash -c {}", shell_quote(&body));
+        let command = format!("bash -c {}", quote(&body));
         Ok(if sudo {
             format!("sudo -n -E {command}")
         } else {
@@ -157,9 +157,17 @@ impl CommandOutput {
     }
 }
 
-/// Quotes a value for a POSIX shell: single quotes, with `'` written as `'\''`.
-pub(crate) fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
+/// Quotes `text` as one word for a POSIX shell: as it is when it has only safe characters,
+/// else in single quotes with `'` written as `'\''`.
+pub fn quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+".contains(&b))
+    {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn is_env_name(name: &str) -> bool {
@@ -218,7 +226,7 @@ mod tests {
             .secret_env("PW", &Secret::new("hunter2".to_owned()));
         let redacted = command.redacted();
         assert!(redacted.contains("PW=***"), "{redacted}");
-        assert!(redacted.contains("USER_NAME='admin'"), "{redacted}");
+        assert!(redacted.contains("USER_NAME=admin"), "{redacted}");
         assert!(!redacted.contains("hunter2"));
         assert_eq!(command.summary(), "login --password \"$PW\" …");
         let long = RemoteCommand::new("x".repeat(200));

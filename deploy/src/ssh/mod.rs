@@ -27,7 +27,7 @@ mod pool;
 mod session;
 
 pub use auth::{SshAuth, SshTarget};
-pub use command::{CommandOutput, ExitStatus, RemoteCommand};
+pub use command::{CommandOutput, ExitStatus, RemoteCommand, quote};
 pub use error::SshError;
 pub use known_hosts::{HostKeyPolicy, default_known_hosts_path};
 pub use pool::{Fleet, FleetError, for_each_limited};
