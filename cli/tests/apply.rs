@@ -26,6 +26,8 @@ use examples::{KUBE_IMAGES, example, mirror_path};
 const IMAGE: &str = "sealer-examples/kubernetes:v1.32.0";
 /// The same example without `init-registry.sh`: apply starts the built-in registry.
 const IMAGE_WITHOUT_REGISTRY_SCRIPT: &str = "sealer-examples/kubernetes:builtin-registry";
+/// The same example with one more file (`etc/release`): a new version to upgrade to.
+const IMAGE_NEXT: &str = "sealer-examples/kubernetes:next";
 
 /// The image store both example images were built into, once per test binary.
 struct Built {
@@ -58,12 +60,16 @@ fn built() -> &'static Built {
                 .join("rootfs/scripts/clean-registry.sh"),
         )
         .unwrap();
+        let next = TempDir::new().unwrap();
+        copy_tree(&example("kubernetes"), next.path());
+        fs::write(next.path().join("rootfs/etc/release"), "next\n").unwrap();
         for (tag, context) in [
             (IMAGE, example("kubernetes")),
             (
                 IMAGE_WITHOUT_REGISTRY_SCRIPT,
                 without_script.path().to_path_buf(),
             ),
+            (IMAGE_NEXT, next.path().to_path_buf()),
         ] {
             let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("sealer-build"))
                 .arg("--root")
@@ -363,6 +369,20 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], "");
     let out = succeeded(&user.apply(&hosts, &three, &[]));
     assert!(out.contains("install of cluster test: done"), "{out}");
+    let log = fs::read_to_string(user.home.path().join("log/sealer.log")).unwrap();
+    for host in [master, worker1, worker2] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains(&format!("root@{}:22", host.ip))
+                    && line.contains("duration_ms")
+                    && line.contains("ran")),
+            "every command is logged with its host and duration:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains("abcdef.0123456789abcdef"),
+        "the join token is not logged"
+    );
 
     let on_master = call_lines(master);
     let position = |lines: &[String], prefix: &str| {
@@ -673,4 +693,74 @@ fn invalid_clusterfiles_are_refused_with_the_place_of_each_problem() {
     assert!(out.contains("master"), "no master: {out}");
     assert!(out.contains("taint"), "{out}");
     assert_eq!(hosts.hosts()[0].accepted_connections(), 0);
+}
+
+#[test]
+fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
+    let hosts = TestHosts::start(3).unwrap();
+    let user = User::new();
+    let [master, worker, extra] = [0, 1, 2].map(|i| &hosts.hosts()[i]);
+    let extra_before = HostSnapshot::take(extra);
+    let plugin = "---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: mark-upgrade\nspec:\n  type: SHELL\n  action: upgrade-host | upgrade\n  data: echo \"upgraded $HostIP\" >>/tmp/sealer-example/upgrades\n";
+    succeeded(&user.apply(&hosts, &clusterfile(&hosts, IMAGE, &[0], &[1], plugin), &[]));
+    assert!(
+        !worker
+            .path("/var/lib/sealer/data/test/rootfs/etc/release")
+            .exists()
+    );
+
+    let out = succeeded(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE_NEXT, &[0], &[1], plugin),
+        &[],
+    ));
+    assert!(out.contains("upgrade of cluster test: done"), "{out}");
+    assert_eq!(
+        fs::read_to_string(worker.path("/var/lib/sealer/data/test/rootfs/etc/release")).unwrap(),
+        "next\n"
+    );
+    let marks = |host: &TestHost| {
+        fs::read_to_string(host.path("/tmp/sealer-example/upgrades")).unwrap_or_default()
+    };
+    assert_eq!(
+        marks(worker),
+        format!("upgraded {}\n", worker.ip),
+        "upgrade-host on the worker"
+    );
+    assert_eq!(
+        marks(master).lines().count(),
+        2,
+        "upgrade-host and upgrade on master0: {}",
+        marks(master)
+    );
+    let joins = call_lines(worker)
+        .iter()
+        .filter(|line| line.starts_with("kubeadm join"))
+        .count();
+    assert_eq!(joins, 1, "an upgrade joins nothing again");
+
+    let ip = extra.ip.to_string();
+    succeeded(&user.sealer(&hosts, &["scale-up", "-n", &ip]));
+    assert!(
+        call_lines(extra)
+            .iter()
+            .any(|l| l.starts_with("kubeadm join"))
+    );
+    assert!(
+        extra
+            .path("/var/lib/sealer/data/test/rootfs/etc/release")
+            .exists(),
+        "the upgraded rootfs"
+    );
+    succeeded(&user.sealer(&hosts, &["delete", "-n", &ip, "--force"]));
+    extra_before.assert_unchanged(extra);
+    let out = succeeded(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE_NEXT, &[0], &[1], plugin),
+        &[],
+    ));
+    assert!(
+        out.contains("up to date"),
+        "the recorded Clusterfile lost the host again: {out}"
+    );
 }

@@ -46,6 +46,28 @@ fn home() -> Result<PathBuf> {
     Ok(PathBuf::from(user_home).join(".sealer"))
 }
 
+/// Appends the SSH layer's record of every connection and command (host, command with
+/// secrets redacted, exit status, duration) to `<home>/log/sealer.log`, mode 0600.
+fn start_command_log(home: &std::path::Path) -> Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = home.join("log");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("sealer.log");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open the log {}", path.display()))?;
+    // A second command in the same process keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+    Ok(path)
+}
+
 fn known_hosts(access: &HostAccessArgs) -> PathBuf {
     access
         .known_hosts
@@ -70,8 +92,12 @@ fn with_options<T>(
     } else {
         &progress
     };
+    let home = home()?;
+    if !access.dry_run {
+        start_command_log(&home)?;
+    }
     let options = Options {
-        home: home()?,
+        home,
         store: &store,
         client: &client,
         pull: engine::options::PullPolicy::Missing,
