@@ -463,3 +463,34 @@ async fn test_hosts_have_private_filesystems_and_keep_background_processes() {
     let state = fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
     assert!(state.is_empty() || state.contains(") Z "), "{state}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_other_than_root_runs_commands_through_sudo_with_their_env() {
+    let hosts = start(1);
+    let host = &hosts[0];
+    // A user who may log in with the test key (password `*`: no password, but not locked)
+    // and may run anything through sudo without a password.
+    let setup = host.exec(
+        "useradd -m -d /var/lib/deployer -s /bin/bash deployer && usermod -p '*' deployer \
+         && mkdir -p /var/lib/deployer/.ssh \
+         && cp /root/.ssh/authorized_keys /var/lib/deployer/.ssh/ \
+         && chown -R deployer:deployer /var/lib/deployer/.ssh && chmod 700 /var/lib/deployer/.ssh \
+         && echo 'deployer ALL=(ALL) NOPASSWD:ALL' >/etc/sudoers.d/deployer \
+         && chmod 0440 /etc/sudoers.d/deployer",
+    );
+    assert!(setup.status.success(), "{setup:?}");
+    let mut target = key_target(&hosts, host);
+    target.user = "deployer".to_owned();
+    assert!(!target.is_root());
+    let connection = Connection::connect(&target, &options(hosts.known_hosts_path()))
+        .await
+        .unwrap_or_else(|e| panic!("connect as deployer: {e}"));
+    let output = connection
+        .run_checked(
+            &RemoteCommand::new("echo \"$(id -u) $SUDO_USER $GREETING\"")
+                .env("GREETING", "it's $HOME"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(output.stdout_text(), "0 deployer it's $HOME\n");
+}
