@@ -26,6 +26,8 @@ use examples::{KUBE_IMAGES, example, mirror_path};
 const IMAGE: &str = "sealer-examples/kubernetes:v1.32.0";
 /// The same example without `init-registry.sh`: apply starts the built-in registry.
 const IMAGE_WITHOUT_REGISTRY_SCRIPT: &str = "sealer-examples/kubernetes:builtin-registry";
+/// The example built for amd64 and arm64 (an index).
+const IMAGE_TWO_PLATFORMS: &str = "sealer-examples/kubernetes:two-platforms";
 /// The same example with one more file (`etc/release`): a new version to upgrade to.
 const IMAGE_NEXT: &str = "sealer-examples/kubernetes:next";
 
@@ -42,7 +44,14 @@ fn built() -> &'static Built {
             push_generated(
                 upstream.addr(),
                 mirror_path(reference),
-                &[ImageSpec::amd64(&[30_000], seed_of(reference))],
+                &[
+                    ImageSpec::amd64(&[30_000], seed_of(reference)),
+                    ImageSpec {
+                        architecture: "arm64".to_owned(),
+                        layer_sizes: vec![20_000],
+                        seed: seed_of(reference) + 1,
+                    },
+                ],
             );
         }
         let root = TempDir::new().unwrap();
@@ -63,13 +72,20 @@ fn built() -> &'static Built {
         let next = TempDir::new().unwrap();
         copy_tree(&example("kubernetes"), next.path());
         fs::write(next.path().join("rootfs/etc/release"), "next\n").unwrap();
-        for (tag, context) in [
-            (IMAGE, example("kubernetes")),
+        let amd64 = "linux/amd64";
+        for (tag, context, platforms) in [
+            (IMAGE, example("kubernetes"), amd64),
             (
                 IMAGE_WITHOUT_REGISTRY_SCRIPT,
                 without_script.path().to_path_buf(),
+                amd64,
             ),
-            (IMAGE_NEXT, next.path().to_path_buf()),
+            (IMAGE_NEXT, next.path().to_path_buf(), amd64),
+            (
+                IMAGE_TWO_PLATFORMS,
+                example("kubernetes"),
+                "linux/amd64,linux/arm64",
+            ),
         ] {
             let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("sealer-build"))
                 .arg("--root")
@@ -78,7 +94,7 @@ fn built() -> &'static Built {
                     "--registry-mirror",
                     &format!("registry.k8s.io={}", upstream.addr()),
                 ])
-                .args(["build", "--platform", "linux/amd64", "-t", tag])
+                .args(["build", "--platform", platforms, "-t", tag])
                 .arg(context)
                 .output()
                 .unwrap();
@@ -762,5 +778,44 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
     assert!(
         out.contains("up to date"),
         "the recorded Clusterfile lost the host again: {out}"
+    );
+}
+
+#[test]
+fn a_host_of_another_architecture_gets_the_image_s_variant_for_it() {
+    let hosts = TestHosts::start(2).unwrap();
+    let user = User::new();
+    let [master, worker] = [0, 1].map(|i| &hosts.hosts()[i]);
+    // The worker says it is an arm64 machine.
+    let fake = worker.exec(
+        "printf '#!/bin/sh\\nif [ \"$1\" = -m ]; then echo aarch64; else exec /usr/bin/uname \"$@\"; fi\\n' >/usr/local/bin/uname && chmod 0755 /usr/local/bin/uname",
+    );
+    assert!(fake.status.success(), "{fake:?}");
+    let out = succeeded(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE_TWO_PLATFORMS, &[0], &[1], ""),
+        &[],
+    ));
+    assert!(out.contains("install of cluster test: done"), "{out}");
+    assert!(
+        user.home
+            .path()
+            .join("clusters/test/work-linux-arm64")
+            .is_dir(),
+        "the arm64 variant was prepared"
+    );
+    let key = |host: &TestHost| {
+        fs::read_to_string(host.path("/var/lib/sealer/data/test/rootfs.key")).unwrap()
+    };
+    let (master_key, worker_key) = (key(master), key(worker));
+    assert_ne!(
+        master_key.trim_end_matches("+registry\n").trim(),
+        worker_key.trim(),
+        "each got its platform's rootfs"
+    );
+    assert!(
+        call_lines(worker)
+            .iter()
+            .any(|l| l.starts_with("kubeadm join"))
     );
 }

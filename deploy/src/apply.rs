@@ -13,11 +13,13 @@ use futures_util::stream;
 
 use crate::clusterfile::{Clusterfile, Host};
 use crate::plan::{self, Operation, Plan};
+use crate::platforms::PlatformRootfs;
 use crate::prepare::{self, PrepareOptions, PreparedImage};
 use crate::run::{Report, Runner};
 use crate::ssh::{ConnectOptions, Connection, HostKeyPolicy, SshAuth, SshTarget};
 use crate::state::{ClusterState, Pending, Snapshot, StateFile};
 use crate::target::Target;
+use kubefile::plan::Platform;
 
 /// Why a cluster command failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +113,7 @@ pub async fn apply(
             clusterfile.cluster.name
         )));
     }
-    let prepared = prepare_image(&clusterfile, &state_file, options).await?;
+    let prepared = prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
     let target = Target {
         clusterfile,
         image: prepared.facts.clone(),
@@ -130,10 +132,24 @@ pub async fn apply(
             plan
         }
     };
+    let work_state = state_file.clone();
+    let platforms = PlatformRootfs::new(
+        Platform::host(),
+        prepared,
+        Box::new(|platform| {
+            let state_file = work_state.clone();
+            let clusterfile = &target.clusterfile;
+            Box::pin(async move {
+                prepare_image(clusterfile, &state_file, options, platform)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }),
+    );
     run_plan(
         &plan,
         &target,
-        Some(&prepared.rootfs),
+        Some(&platforms),
         &text,
         &plan_hosts(&plan, applied.as_ref(), &target),
         state_file,
@@ -163,7 +179,8 @@ pub async fn delete(
     let (target, text) = match (recorded, clusterfile) {
         (Some(snapshot), _) => (parse_snapshot(&snapshot)?, snapshot.clusterfile),
         (None, Some((clusterfile, text))) => {
-            let prepared = prepare_image(&clusterfile, &state_file, options).await?;
+            let prepared =
+                prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
             (
                 Target {
                     clusterfile,
@@ -391,7 +408,7 @@ fn plan_hosts<'a>(plan: &Plan, applied: Option<&'a Target>, target: &'a Target) 
 async fn run_plan(
     plan: &Plan,
     target: &Target,
-    rootfs: Option<&Path>,
+    rootfs: Option<&PlatformRootfs<'_>>,
     text: &str,
     hosts: &[&Host],
     state_file: StateFile,
@@ -467,13 +484,17 @@ async fn run_plan(
     Ok(Outcome::Done(plan.operation.clone()))
 }
 
-/// The image prepared in the cluster's work directory on this machine.
+/// The image prepared for `platform` in the cluster's work directory on this machine (one
+/// per platform).
 async fn prepare_image(
     clusterfile: &Clusterfile,
     state_file: &StateFile,
     options: &Options<'_>,
+    platform: Platform,
 ) -> Result<PreparedImage, ApplyError> {
-    let work_dir = state_file.dir().join("work");
+    let work_dir = state_file
+        .dir()
+        .join(format!("work-{}", platform.to_string().replace('/', "-")));
     if work_dir.exists() {
         std::fs::remove_dir_all(&work_dir).map_err(|source| prepare::PrepareError::File {
             path: work_dir.clone(),
@@ -486,7 +507,7 @@ async fn prepare_image(
             store: options.store,
             client: options.client,
             pull: options.pull,
-            platform: kubefile::plan::Platform::host(),
+            platform,
             work_dir,
         },
     )

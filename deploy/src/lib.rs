@@ -4,7 +4,8 @@
 //!   kubeadm), read with positions and validated.
 //! - [`ssh`]: one reused SSH connection per host (russh), commands with their environment,
 //!   streamed uploads, host keys checked against `known_hosts`.
-//! - [`prepare`]: the image pulled, its rootfs rendered with the cluster's environment.
+//! - [`prepare`]: the image pulled, its rootfs rendered with the cluster's environment;
+//!   [`platforms`]: one such rootfs per platform the hosts have.
 //! - [`target`] and [`plan`]: what the cluster should be, and the steps that get it there
 //!   (printed by `--dry-run`).
 //! - [`distribute`], [`builtin_registry`], [`kubeadm`]: what some steps do on the hosts.
@@ -17,6 +18,7 @@ pub mod clusterfile;
 pub mod distribute;
 pub mod kubeadm;
 pub mod plan;
+pub mod platforms;
 pub mod prepare;
 pub mod run;
 pub mod secret;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -18,6 +18,7 @@ use crate::kubeadm::{self, JoinInfo};
 use crate::plan::install::{APISERVER_NAME, IGNORED_PREFLIGHT_ERRORS};
 use crate::plan::shell::{self, quote};
 use crate::plan::{Action, Environment, Plan, Step};
+use crate::platforms::PlatformRootfs;
 use crate::ssh::{CommandOutput, Connection, RemoteCommand};
 use crate::state::{ClusterState, StateError, StateFile};
 use crate::target::Target;
@@ -58,11 +59,11 @@ pub trait Report: Sync {
 }
 
 /// What carries out a plan.
-pub struct Runner<'a> {
+pub struct Runner<'a, 'p> {
     /// The cluster the plan moves to.
     pub target: &'a Target,
-    /// The prepared rootfs (needed by distribution steps).
-    pub rootfs: Option<&'a Path>,
+    /// The prepared rootfs of each platform (needed by distribution steps).
+    pub rootfs: Option<&'a PlatformRootfs<'p>>,
     /// The Clusterfile's text (saved on master0).
     pub clusterfile_text: &'a str,
     /// One connection per host of the plan.
@@ -79,7 +80,7 @@ pub struct Runner<'a> {
     pub report: &'a dyn Report,
 }
 
-impl Runner<'_> {
+impl Runner<'_, '_> {
     /// Runs the steps of `plan` not yet recorded as done.
     pub async fn execute(&self, plan: &Plan) -> Result<(), RunError> {
         for stage in &plan.stages {
@@ -175,14 +176,15 @@ impl Runner<'_> {
     async fn perform(&self, connection: &Connection, step: &Step) -> Result<String, String> {
         match &step.action {
             Action::Distribute { with_registry } => {
-                let rootfs = self
+                let platforms = self
                     .rootfs
                     .ok_or_else(|| "no prepared rootfs to distribute (a bug)".to_owned())?;
+                let (rootfs, content_key) = platforms.for_host(connection).await?;
                 let sent = distribute(
                     connection,
-                    rootfs,
+                    &rootfs,
                     &self.target.cluster_dir(),
-                    &self.target.image.content_key,
+                    &content_key,
                     *with_registry,
                 )
                 .await
