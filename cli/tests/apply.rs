@@ -133,14 +133,16 @@ impl User {
         }
     }
 
+    /// `sealer SUBCOMMAND --known-hosts HOSTS' ARGS...`.
     fn sealer(&self, hosts: &TestHosts, args: &[&str]) -> Output {
         Command::cargo_bin("sealer")
             .unwrap()
             .env("SEALER_HOME", self.home.path())
             .env("SEALER_ROOT", built().root.path())
-            .args(args)
+            .args(&args[..1])
             .arg("--known-hosts")
             .arg(hosts.known_hosts_path())
+            .args(&args[1..])
             .timeout(std::time::Duration::from_secs(300))
             .output()
             .unwrap()
@@ -818,4 +820,40 @@ fn a_host_of_another_architecture_gets_the_image_s_variant_for_it() {
             .iter()
             .any(|l| l.starts_with("kubeadm join"))
     );
+}
+
+#[test]
+fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
+    let hosts = TestHosts::start(1).unwrap();
+    let user = User::new();
+    let host = &hosts.hosts()[0];
+    let before = HostSnapshot::take(host);
+    let file = clusterfile(&hosts, IMAGE, &[0], &[], "").replace(
+        "  ssh:\n",
+        "  containerRuntime:\n    type: docker\n  ssh:\n",
+    );
+    succeeded(&user.apply(&hosts, &file, &[]));
+    let daemon = fs::read_to_string(host.path("/etc/docker/daemon.json")).unwrap();
+    assert!(
+        daemon.contains("\"registry-mirrors\":[\"http://sea.hub:5000\"]"),
+        "{daemon}"
+    );
+    assert!(
+        !host.path("/etc/containerd/certs.d").exists(),
+        "no containerd files for docker"
+    );
+
+    let out = user.sealer(
+        &hosts,
+        &["exec", "-r", "master", "echo", "hello from", "$HostIP"],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}: hello from\n", host.ip),
+        "{}",
+        text(&out.stderr)
+    );
+
+    succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
+    before.assert_unchanged(host);
 }

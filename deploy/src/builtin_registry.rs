@@ -78,8 +78,7 @@ pub fn start_script(target: &Target, port: u16) -> String {
     let run = quote(&run_dir(target));
     let serve = format!("{binary} registry serve --storage {storage} --addr :{port}");
     let unit = format!(
-        "{}\n[Unit]\nDescription=sealer built-in registry of cluster {cluster}\nAfter=network-online.target\n\n[Service]\nExecStart={serve}\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n",
-        shell::file_marker(cluster)
+        "[Unit]\nDescription=sealer built-in registry of cluster {cluster}\nAfter=network-online.target\n\n[Service]\nExecStart={serve}\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
     );
     let name = unit_name(target);
     format!(

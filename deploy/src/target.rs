@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::clusterfile::{
     Clusterfile, DEFAULT_REGISTRY_PORT, Hook, Host, LocalRegistry, Phase, plugins_from_text,
 };
-use crate::plan::shell::{self, file_marker};
+use crate::plan::shell;
 use crate::plan::{Action, Environment, Stage, Step};
 use crate::prepare::ImageFacts;
 
@@ -93,39 +93,52 @@ impl Target {
         (env.get("UseIPasNodeName").map(String::as_str) == Some("true")).then(|| ip.to_string())
     }
 
-    /// The files every host gets so that its container runtime pulls through the registry:
-    /// containerd's `hosts.toml` for the registry itself and, as a mirror, for every domain
-    /// of the images the ClusterImage caches; `(path, content)`.
+    /// The files every host gets so that its container runtime pulls through the registry;
+    /// `(path, content)`. containerd: a `hosts.toml` for the registry itself and, as a
+    /// mirror, for every domain of the images the ClusterImage caches. docker: `daemon.json`
+    /// with the registry as mirror and insecure registry (written only where the host has
+    /// none of its own).
     pub fn registry_client_files(&self) -> Vec<(String, String)> {
         let Some((domain, port)) = self.local_registry_address() else {
             return Vec::new();
         };
-        if self.container_runtime() != "containerd" {
-            return Vec::new();
-        }
-        let marker = file_marker(&self.clusterfile.cluster.name);
         let endpoint = format!("http://{domain}:{port}");
         let registry = format!("{domain}:{port}");
-        let mut files = vec![(
-            containerd_hosts_toml(&registry),
-            format!(
-                "{marker}\nserver = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n"
-            ),
-        )];
-        for domain in &self.image.mirror_domains {
-            let upstream = if domain == "docker.io" {
-                "https://registry-1.docker.io".to_owned()
-            } else {
-                format!("https://{domain}")
-            };
-            files.push((
-                containerd_hosts_toml(domain),
+        match self.container_runtime().as_str() {
+            "containerd" => {
+                let mut files = vec![(
+                    containerd_hosts_toml(&registry),
+                    format!(
+                        "server = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n"
+                    ),
+                )];
+                for domain in &self.image.mirror_domains {
+                    let upstream = if domain == "docker.io" {
+                        "https://registry-1.docker.io".to_owned()
+                    } else {
+                        format!("https://{domain}")
+                    };
+                    files.push((
+                        containerd_hosts_toml(domain),
+                        format!(
+                            "server = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n"
+                        ),
+                    ));
+                }
+                files
+            }
+            "docker" => vec![(
+                "/etc/docker/daemon.json".to_owned(),
                 format!(
-                    "{marker}\nserver = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n"
+                    "{}\n",
+                    serde_json::json!({
+                        "registry-mirrors": [endpoint],
+                        "insecure-registries": [registry],
+                    })
                 ),
-            ));
+            )],
+            _ => Vec::new(),
         }
-        files
     }
 
     /// Scripts that remove what [`Target::registry_client_files`] wrote.

@@ -64,18 +64,21 @@ pub fn write_file(path: &str, content: &[u8], mode: &str) -> String {
     )
 }
 
-/// The first line of every file apply writes into a directory it shares with others.
-pub fn file_marker(cluster: &str) -> String {
-    format!("# written by sealer for cluster {cluster}")
+/// The file beside `path` naming the cluster apply wrote `path` for: shared directories
+/// (`/etc/containerd/certs.d`, `/etc/docker`, `/etc/systemd/system`) hold files of others,
+/// and formats such as JSON have no room for a comment.
+fn owner_file(path: &str) -> String {
+    format!("{path}.sealer-owner")
 }
 
-/// Writes `content` (whose first line is [`file_marker`]) to `path` unless a file apply did
-/// not write is already there, which is kept with a warning.
+/// Writes `content` to `path` unless a file apply did not write for `cluster` is already
+/// there, which is kept with a warning.
 pub fn write_owned_file(cluster: &str, path: &str, content: &str) -> String {
-    let marker = quote(&format!("^{}$", file_marker(cluster)));
     let quoted = quote(path);
+    let owner = quote(&owner_file(path));
+    let cluster = quote(cluster);
     format!(
-        "if [ ! -e {quoted} ] || grep -q -- {marker} {quoted}; then\n{}else\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n",
+        "if [ ! -e {quoted} ] || [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then\n{}echo {cluster} >{owner}\nelse\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n",
         write_file(path, content.as_bytes(), "0644")
     )
 }
@@ -83,10 +86,12 @@ pub fn write_owned_file(cluster: &str, path: &str, content: &str) -> String {
 /// Removes `path` if apply wrote it for `cluster`, then the directories above it up to
 /// `keep_above` (exclusive) that are left empty.
 pub fn remove_owned_file(cluster: &str, path: &str, keep_above: &str) -> String {
-    let marker = quote(&format!("^{}$", file_marker(cluster)));
     let quoted = quote(path);
-    let mut script =
-        format!("if [ -f {quoted} ] && grep -q -- {marker} {quoted}; then rm -f {quoted}; fi\n");
+    let owner = quote(&owner_file(path));
+    let cluster = quote(cluster);
+    let mut script = format!(
+        "if [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then rm -f {quoted} {owner}; fi\n"
+    );
     let mut dir = parent(path);
     while dir.len() > keep_above.len() && dir.starts_with(keep_above) {
         let _ = writeln!(script, "rmdir {} 2>/dev/null || true", quote(dir));
@@ -148,11 +153,12 @@ mod tests {
     fn written_files_keep_any_content_and_owned_ones_are_not_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/file").display().to_string();
-        let content = "# written by sealer for cluster c\n'quotes' $VAR `cmd`\n";
+        let content = "'quotes' $VAR `cmd`\n";
         assert!(sh(&write_owned_file("c", &path, content)).status.success());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
 
         std::fs::write(&path, "someone else's\n").unwrap();
+        std::fs::remove_file(format!("{path}.sealer-owner")).unwrap();
         let out = sh(&write_owned_file("c", &path, content));
         assert!(String::from_utf8_lossy(&out.stderr).contains("not written by sealer"));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's\n");
@@ -166,7 +172,8 @@ mod tests {
             std::path::Path::new(&path).exists(),
             "a foreign file is kept"
         );
-        std::fs::write(&path, content).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(sh(&write_owned_file("c", &path, content)).status.success());
         sh(&remove_owned_file(
             "c",
             &path,
