@@ -384,7 +384,12 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     let [master, worker1, worker2, extra] = [0, 1, 2, 3].map(|i| &hosts.hosts()[i]);
 
     // Install on one master and two workers.
-    let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], "");
+    // A plugin in the older format the original's docs still show, for one worker by IP.
+    let legacy_plugin = format!(
+        "---\napiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\nmetadata:\n  name: legacy-mark\nspec:\n  type: SHELL\n  action: PostInstall\n  'on': {}\n  data: bin/example-record legacy-post-install\n",
+        hosts.hosts()[1].ip
+    );
+    let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], &legacy_plugin);
     let out = succeeded(&user.apply(&hosts, &three, &[]));
     assert!(out.contains("install of cluster test: done"), "{out}");
     let log = fs::read_to_string(user.home.path().join("log/sealer.log")).unwrap();
@@ -424,6 +429,27 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     assert!(
         on_master.iter().any(|l| l.starts_with("kubectl get nodes")),
         "launch CMDS ran: {on_master:#?}"
+    );
+    assert!(
+        on_master.iter().any(|l| l.starts_with(
+            "kubectl -n kube-system create configmap sealer-clusterfile --from-file=Clusterfile="
+        )),
+        "the Clusterfile is saved in the cluster: {on_master:#?}"
+    );
+    let legacy_ran: Vec<String> = hosts
+        .hosts()
+        .iter()
+        .filter(|host| {
+            call_lines(host)
+                .iter()
+                .any(|l| l.starts_with("legacy-post-install"))
+        })
+        .map(|host| host.ip.to_string())
+        .collect();
+    assert_eq!(
+        legacy_ran,
+        vec![worker1.ip.to_string()],
+        "the old-format plugin's `on`"
     );
     for call in calls(master).iter().filter(|c| c.what.contains(".sh")) {
         assert_eq!(
@@ -510,7 +536,7 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     );
 
     // A fourth host joins; the others only see master0 make a token and label the node.
-    let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], "");
+    let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], &legacy_plugin);
     succeeded(&user.apply(&hosts, &four, &[]));
     assert_eq!(calls(worker1).len(), counts[1], "worker 1 untouched");
     assert_eq!(calls(worker2).len(), counts[2], "worker 2 untouched");
@@ -856,4 +882,24 @@ fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
 
     succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
     before.assert_unchanged(host);
+}
+
+#[test]
+fn delete_cleans_the_hosts_after_a_failed_install() {
+    let hosts = TestHosts::start(2).unwrap();
+    let user = User::new();
+    let before: Vec<HostSnapshot> = hosts.hosts().iter().map(HostSnapshot::take).collect();
+    let plugin = "---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: always-fails\nspec:\n  type: SHELL\n  action: post-init-host\n  scope: node\n  data: exit 7\n";
+    let out = failed(&user.apply(&hosts, &clusterfile(&hosts, IMAGE, &[0], &[1], plugin), &[]));
+    assert!(out.contains("always-fails"), "{out}");
+    assert!(
+        call_lines(&hosts.hosts()[1])
+            .iter()
+            .any(|l| l.starts_with("kubeadm join")),
+        "it got far"
+    );
+    succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
+    for (host, before) in hosts.hosts().iter().zip(&before) {
+        before.assert_unchanged(host);
+    }
 }
