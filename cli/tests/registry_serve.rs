@@ -142,3 +142,104 @@ fn a_bad_config_fails_with_its_place() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--storage"));
 }
+
+/// Sends `head` (a request line and headers, without the blank line) and `body` on a new
+/// connection; returns the response's status line and headers.
+fn raw_request(addr: &str, head: &str, body: &[u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+/// Starts a blob upload to `killed/blob`; returns its path and the separator its query takes.
+fn start_upload(addr: &str, url: &str) -> (String, char) {
+    let started = raw_request(
+        addr,
+        "POST /v2/killed/blob/blobs/uploads/ HTTP/1.1\r\nContent-Length: 0",
+        b"",
+    );
+    assert!(started.starts_with("HTTP/1.1 202"), "{started}");
+    let location = started
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("location: ")
+                .or_else(|| line.strip_prefix("Location: "))
+        })
+        .unwrap()
+        .trim()
+        .to_owned();
+    let path = location.strip_prefix(url).unwrap_or(&location).to_owned();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    (path, separator)
+}
+
+#[test]
+fn a_server_killed_mid_upload_leaves_no_blob_and_serves_after_restart() {
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let storage = tempfile::tempdir().unwrap();
+    let storage_arg = storage.path().display().to_string();
+    let args = [
+        "--addr",
+        "127.0.0.1:0",
+        "--storage",
+        storage_arg.as_str(),
+        "--enable-push",
+    ];
+    let (mut child, url) = serve(&args);
+    let addr = url.strip_prefix("http://").unwrap().to_owned();
+    let data = vec![7u8; 8 * 1024 * 1024];
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+
+    let (path, separator) = start_upload(&addr, &url);
+    // Half the blob arrives, then the server is killed.
+    let mut upload = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        upload,
+        "PUT {path}{separator}digest={digest} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    )
+    .unwrap();
+    upload.write_all(&data[..data.len() / 2]).unwrap();
+    upload.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(upload);
+
+    let (child, url) = serve(&args);
+    let blob = format!("/v2/killed/blob/blobs/{digest}");
+    assert_eq!(
+        manifest_status(&url, &blob),
+        404,
+        "no partial blob is visible"
+    );
+    let data_file = storage.path().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{}/data",
+        &digest[7..9],
+        &digest[7..]
+    ));
+    assert!(!data_file.exists(), "no blob file was committed");
+    // The same upload, whole, succeeds on the restarted server.
+    let addr = url.strip_prefix("http://").unwrap().to_owned();
+    let (path, separator) = start_upload(&addr, &url);
+    let done = raw_request(
+        &addr,
+        &format!(
+            "PUT {path}{separator}digest={digest} HTTP/1.1\r\nContent-Length: {}",
+            data.len()
+        ),
+        &data,
+    );
+    assert!(done.starts_with("HTTP/1.1 201"), "{done}");
+    assert_eq!(manifest_status(&url, &blob), 200);
+    terminate(child);
+}
