@@ -1128,3 +1128,57 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
     );
     ours.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_server_a_hanging_upstream_fails_its_request_and_blocks_nothing() {
+    let blob = vec![7u8; 1000];
+    let blob_digest = Digest::of(&blob);
+    let fake = FakeUpstream::start(move |seen| {
+        if seen.path.contains("/blobs/") {
+            Reply::Stall {
+                headers: vec![],
+                length: blob.len(),
+                sent: blob[..10].to_vec(),
+            }
+        } else {
+            Reply::Hang
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ProxyServer::start(
+        dir.path(),
+        &format!(
+            "proxy:\n  upstreams:\n    - name: fake.test\n      url: {}\n      timeout: 500ms\n",
+            fake.url()
+        ),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let url = format!("http://{}{path}", server.addr);
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (manifest, blob_response, health) = tokio::join!(
+        get("/v2/x/manifests/1?ns=fake.test".to_owned()),
+        get(format!("/v2/x/blobs/{blob_digest}?ns=fake.test")),
+        get("/v2/".to_owned()),
+    );
+    assert_eq!(health.0, 200, "other requests are answered meanwhile");
+    for (status, body) in [manifest, blob_response] {
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("fake.test"), "names the upstream: {body}");
+        assert!(body.contains("no progress"), "says it timed out: {body}");
+    }
+    let stored = files_in(&dir.path().join("storage"));
+    assert!(
+        stored.iter().all(|file| !file.ends_with("/data")),
+        "nothing stored: {stored:?}"
+    );
+    server.stop().await;
+}
