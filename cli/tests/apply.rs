@@ -745,7 +745,7 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
     let user = User::new();
     let [master, worker, extra] = [0, 1, 2].map(|i| &hosts.hosts()[i]);
     let extra_before = HostSnapshot::take(extra);
-    let plugin = "---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: mark-upgrade\nspec:\n  type: SHELL\n  action: upgrade-host | upgrade\n  data: echo \"upgraded $HostIP\" >>/tmp/sealer-example/upgrades\n";
+    let plugin = "---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: mark-upgrade\nspec:\n  type: SHELL\n  action: upgrade-host | upgrade\n  data: echo \"upgraded $HostIP\" >>/tmp/sealer-example/upgrades\n---\napiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: mark-clean\nspec:\n  type: SHELL\n  action: pre-clean-host\n  data: bin/example-record pre-clean-host\n";
     succeeded(&user.apply(&hosts, &clusterfile(&hosts, IMAGE, &[0], &[1], plugin), &[]));
     assert!(
         !worker
@@ -797,6 +797,16 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
         "the upgraded rootfs"
     );
     succeeded(&user.sealer(&hosts, &["delete", "-n", &ip, "--force"]));
+    let pre_clean = calls(extra)
+        .into_iter()
+        .find(|call| call.what == "pre-clean-host")
+        .unwrap_or_else(|| {
+            panic!(
+                "no pre-clean-host hook on the leaving host: {:#?}",
+                call_lines(extra)
+            )
+        });
+    assert_eq!(pre_clean.host_ip, ip, "with its HostIP");
     extra_before.assert_unchanged(extra);
     let out = succeeded(&user.apply(
         &hosts,

@@ -146,9 +146,15 @@ pub async fn apply(
             })
         }),
     );
+    // A scale down runs against the cluster as it was, so that the leaving hosts' env and
+    // hooks are known; the Clusterfile it saves is the new one.
+    let runner_target = match (&applied, &plan.operation) {
+        (Some(applied), Operation::ScaleDown) => applied,
+        _ => &target,
+    };
     run_plan(
         &plan,
-        &target,
+        runner_target,
         Some(&platforms),
         &text,
         &plan_hosts(&plan, applied.as_ref(), &target),
@@ -203,12 +209,6 @@ pub async fn delete(
         )
         .await;
     }
-    let mut remaining = target.clone();
-    remaining
-        .clusterfile
-        .cluster
-        .hosts
-        .retain(|host| !hosts.contains(&host.ip));
     let removed: Vec<&Host> = target
         .clusterfile
         .cluster
@@ -227,12 +227,12 @@ pub async fn delete(
     check_removal(&target, &removed)?;
     let remaining_text = crate::clusterfile::edit::with_hosts_removed(&text, hosts)
         .map_err(ApplyError::Clusterfile)?;
-    let plan = plan::scale_down_plan(&remaining, &removed);
+    let plan = plan::scale_down_plan(&target, &removed);
     let mut connect = removed.clone();
     connect.push(target.clusterfile.cluster.master0());
     run_plan(
         &plan,
-        &remaining,
+        &target,
         None,
         &remaining_text,
         &connect,
@@ -321,7 +321,7 @@ fn decide(
     if !removed.is_empty() {
         check_removal(applied, &removed)?;
         confirm_removal(&removed, options)?;
-        return Ok(Some(plan::scale_down_plan(target, &removed)));
+        return Ok(Some(plan::scale_down_plan(applied, &removed)));
     }
     if !added.is_empty() {
         return Ok(Some(plan::scale_up_plan(target, &added)));

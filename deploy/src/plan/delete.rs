@@ -22,8 +22,8 @@ pub(super) const KUBERNETES_LEFTOVERS: [&str; 7] = [
     "/root/.kube",
 ];
 
-/// Removes `removed` (IP addresses of installed hosts the target no longer lists) from the
-/// cluster, cleaning them.
+/// Removes `removed` (hosts of `target`, the cluster as installed) from the cluster,
+/// cleaning them.
 pub fn scale_down_plan(target: &Target, removed: &[&Host]) -> Plan {
     let cluster = &target.clusterfile.cluster;
     let master0 = cluster.master0().ip;
