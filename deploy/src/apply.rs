@@ -374,30 +374,25 @@ fn confirm_removal(removed: &[&Host], options: &Options<'_>) -> Result<(), Apply
 /// The hosts a plan needs connections to: every host it has a step on, and for a scale
 /// down the removed ones (known from what was applied).
 fn plan_hosts<'a>(plan: &Plan, applied: Option<&'a Target>, target: &'a Target) -> Vec<&'a Host> {
-    let mut hosts: Vec<&Host> = Vec::new();
-    for step in plan.steps() {
-        let host = target
+    let find = |ip: IpAddr| {
+        target
             .clusterfile
             .cluster
-            .host(step.host)
-            .or_else(|| applied.and_then(|a| a.clusterfile.cluster.host(step.host)));
-        if let Some(host) = host
-            && !hosts.iter().any(|known| known.ip == host.ip)
-        {
-            hosts.push(host);
-        }
-        if let plan::Action::LabelNode { node_host, .. }
-        | plan::Action::DeleteNode { node_host, .. } = &step.action
-        {
-            let node = target
-                .clusterfile
-                .cluster
-                .host(*node_host)
-                .or_else(|| applied.and_then(|a| a.clusterfile.cluster.host(*node_host)));
-            if let Some(node) = node
-                && !hosts.iter().any(|known| known.ip == node.ip)
+            .host(ip)
+            .or_else(|| applied.and_then(|a| a.clusterfile.cluster.host(ip)))
+    };
+    let mut hosts: Vec<&Host> = Vec::new();
+    for step in plan.steps() {
+        let node = match &step.action {
+            plan::Action::LabelNode { node_host, .. }
+            | plan::Action::DeleteNode { node_host, .. } => Some(*node_host),
+            _ => None,
+        };
+        for ip in std::iter::once(step.host).chain(node) {
+            if let Some(host) = find(ip)
+                && !hosts.iter().any(|known| known.ip == ip)
             {
-                hosts.push(node);
+                hosts.push(host);
             }
         }
     }

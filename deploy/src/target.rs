@@ -1,9 +1,8 @@
 //! What the cluster should be: the Clusterfile and the facts of its prepared image, with the
 //! decisions both together give (registry hosts, node names, hooks, launch commands).
 
-use std::net::IpAddr;
-
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use crate::clusterfile::{
     Clusterfile, DEFAULT_REGISTRY_PORT, Hook, Host, LocalRegistry, Phase, plugins_from_text,
@@ -57,7 +56,8 @@ impl Target {
         })
     }
 
-    /// The cluster's environment (image env, Clusterfile env, reserved keys).
+    /// The cluster's environment (image env, Clusterfile env, reserved keys). Its only error
+    /// (an image `SvcCIDR` that is no CIDR) stopped the preparation of the image already.
     pub fn cluster_env(&self) -> BTreeMap<String, String> {
         self.clusterfile
             .cluster
@@ -66,7 +66,7 @@ impl Target {
     }
 
     /// The environment of `host`: the cluster's, the host group's, `HostIP`.
-    pub fn host_env(&self, host: std::net::IpAddr) -> BTreeMap<String, String> {
+    pub fn host_env(&self, host: IpAddr) -> BTreeMap<String, String> {
         self.clusterfile
             .cluster
             .host_env(host, &self.image.env)
