@@ -525,8 +525,9 @@ async fn manifests_are_checked_against_both_digests_and_the_size_cap() {
     );
 }
 
-#[tokio::test]
-async fn a_hanging_upstream_times_out_and_leaves_no_file() {
+/// An upstream that never answers manifest requests and stalls after 10 bytes of its one
+/// blob; returns it and the blob's digest.
+async fn hanging_upstream() -> (FakeUpstream, Digest) {
     let blob = vec![7u8; 1000];
     let blob_digest = Digest::of(&blob);
     let fake = FakeUpstream::start(move |seen| {
@@ -541,6 +542,12 @@ async fn a_hanging_upstream_times_out_and_leaves_no_file() {
         }
     })
     .await;
+    (fake, blob_digest)
+}
+
+#[tokio::test]
+async fn a_hanging_upstream_times_out_and_leaves_no_file() {
+    let (fake, blob_digest) = hanging_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let configured = fake_upstreams(dir.path(), &fake, "      timeout: 500ms\n");
     let selected = select(&configured, "x", Some("fake.test"));
@@ -1131,20 +1138,7 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_the_server_a_hanging_upstream_fails_its_request_and_blocks_nothing() {
-    let blob = vec![7u8; 1000];
-    let blob_digest = Digest::of(&blob);
-    let fake = FakeUpstream::start(move |seen| {
-        if seen.path.contains("/blobs/") {
-            Reply::Stall {
-                headers: vec![],
-                length: blob.len(),
-                sent: blob[..10].to_vec(),
-            }
-        } else {
-            Reply::Hang
-        }
-    })
-    .await;
+    let (fake, blob_digest) = hanging_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let server = ProxyServer::start(
         dir.path(),
