@@ -99,16 +99,25 @@ pub async fn distribute(
         source: std::io::Error::other(e),
     })?;
     let received = received?;
-    let bytes = produced.map_err(|source| DistributeError::Read {
-        dir: rootfs.to_path_buf(),
-        source,
-    })?;
+    // A failed `tar` stops reading, which breaks the local writer: its error says more.
     if !received.success() {
         return Err(remote_failure(
             connection,
             "unpacking the rootfs",
             &received,
         ));
+    }
+    let bytes = produced.map_err(|source| DistributeError::Read {
+        dir: rootfs.to_path_buf(),
+        source,
+    })?;
+    if received.stdin_bytes != bytes {
+        return Err(DistributeError::Remote {
+            host: connection.host().to_owned(),
+            what: "sending the rootfs",
+            status: "incomplete".to_owned(),
+            output: format!("{} of {bytes} bytes reached the host", received.stdin_bytes),
+        });
     }
 
     let commit = RemoteCommand::new(format!(
