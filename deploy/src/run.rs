@@ -121,11 +121,15 @@ impl Runner<'_, '_> {
         Ok(())
     }
 
-    fn done(&self) -> BTreeSet<String> {
-        let state = self
-            .state
+    /// The recorded state, for reading or changing (a panicked holder leaves it usable).
+    fn state(&self) -> std::sync::MutexGuard<'_, ClusterState> {
+        self.state
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn done(&self) -> BTreeSet<String> {
+        let state = self.state();
         state
             .pending
             .as_ref()
@@ -135,10 +139,7 @@ impl Runner<'_, '_> {
 
     /// Changes the recorded state and writes it.
     fn record(&self, change: impl FnOnce(&mut ClusterState)) -> Result<(), RunError> {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state();
         change(&mut state);
         self.state_file.save(&state)?;
         Ok(())
@@ -387,10 +388,7 @@ impl Runner<'_, '_> {
     }
 
     fn join_info(&self) -> Option<JoinInfo> {
-        let state = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self.state();
         state
             .pending
             .as_ref()
