@@ -85,6 +85,18 @@ impl Node {
         keys.iter().try_fold(self, |node, key| node.get(key))
     }
 
+    /// What the node is, for messages: `a string`, `a list`, `a mapping`, ...
+    pub fn describe(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "nothing",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Int(_) | NodeKind::Float(_) => "a number",
+            NodeKind::String(_) => "a string",
+            NodeKind::Sequence(_) => "a list",
+            NodeKind::Mapping(_) => "a mapping",
+        }
+    }
+
     /// The text when this is a string.
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {

@@ -123,18 +123,6 @@ pub(crate) fn get_as_written<'n>(node: &'n Node, key: &str) -> Option<&'n Node> 
     }
 }
 
-/// What a node is, for messages.
-pub(crate) fn describe(node: &Node) -> &'static str {
-    match node.kind {
-        NodeKind::Null => "nothing",
-        NodeKind::Bool(_) => "a boolean",
-        NodeKind::Int(_) | NodeKind::Float(_) => "a number",
-        NodeKind::String(_) => "a string",
-        NodeKind::Sequence(_) => "a list",
-        NodeKind::Mapping(_) => "a mapping",
-    }
-}
-
 /// Reads the fields of one document, collecting problems and warnings with positions.
 pub(crate) struct Reader<'a> {
     pub source: &'a Path,
@@ -144,7 +132,23 @@ pub(crate) struct Reader<'a> {
     pub warnings: &'a mut Vec<Problem>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    /// A reader of `document` of the file `source`, adding to `problems` and `warnings`.
+    pub fn new(
+        source: &'a Path,
+        document: &'a RawDocument,
+        problems: &'a mut Vec<Problem>,
+        warnings: &'a mut Vec<Problem>,
+    ) -> Self {
+        Reader {
+            source,
+            index: document.index,
+            kind: &document.kind,
+            problems,
+            warnings,
+        }
+    }
+
     fn make(&self, node: &Node, field: &str, message: String) -> Problem {
         Problem {
             source: self.source.to_path_buf(),
@@ -184,7 +188,7 @@ impl Reader<'_> {
         match &node.kind {
             NodeKind::Null => None,
             NodeKind::Sequence(_) | NodeKind::Mapping(_) => {
-                let found = describe(node);
+                let found = node.describe();
                 self.problem(node, field, format!("expected a string, found {found}"));
                 None
             }
@@ -245,7 +249,7 @@ impl Reader<'_> {
                 Some(values)
             }
             _ => {
-                let found = describe(node);
+                let found = node.describe();
                 self.problem(
                     node,
                     field,
@@ -272,7 +276,7 @@ impl Reader<'_> {
             NodeKind::Mapping(pairs) => pairs,
             NodeKind::Null => &[],
             _ => {
-                let found = describe(node);
+                let found = node.describe();
                 self.problem(node, field, format!("expected a mapping, found {found}"));
                 &[]
             }
@@ -286,7 +290,7 @@ impl Reader<'_> {
             NodeKind::Sequence(items) => items,
             NodeKind::Null => &[],
             _ => {
-                let found = describe(node);
+                let found = node.describe();
                 self.problem(node, field, format!("expected a list, found {found}"));
                 &[]
             }
@@ -302,7 +306,7 @@ impl Reader<'_> {
             NodeKind::String(text) if text == "true" => Some(true),
             NodeKind::String(text) if text == "false" => Some(false),
             _ => {
-                let found = describe(node);
+                let found = node.describe();
                 self.problem(
                     node,
                     field,

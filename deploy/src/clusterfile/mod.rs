@@ -119,13 +119,7 @@ impl Clusterfile {
         let mut applications: Vec<(Application, usize)> = Vec::new();
         let mut kubeadm = Vec::new();
         for document in &documents {
-            let mut reader = Reader {
-                source,
-                index: document.index,
-                kind: &document.kind,
-                problems: &mut problems,
-                warnings: &mut warnings,
-            };
+            let mut reader = Reader::new(source, document, &mut problems, &mut warnings);
             match document.kind.as_str() {
                 "Cluster" => {
                     let cluster =

@@ -289,13 +289,7 @@ pub fn plugins_from_text(text: &str, source: &Path) -> Result<Vec<Hook>, Cluster
         if document.kind != "Plugin" {
             continue;
         }
-        let mut reader = Reader {
-            source,
-            index: document.index,
-            kind: &document.kind,
-            problems: &mut problems,
-            warnings: &mut warnings,
-        };
+        let mut reader = Reader::new(source, &document, &mut problems, &mut warnings);
         if let Some(hook) = read_plugin(&mut reader, &document.root, &document.api_version) {
             hooks.push(hook);
         }

@@ -227,17 +227,6 @@ fn key_text(key: &Node) -> &str {
     key.scalar_text().unwrap_or("")
 }
 
-fn kind_name(node: &Node) -> &'static str {
-    match node.kind {
-        NodeKind::Null => "nothing",
-        NodeKind::Bool(_) => "a boolean",
-        NodeKind::Int(_) | NodeKind::Float(_) => "a number",
-        NodeKind::String(_) => "a string",
-        NodeKind::Sequence(_) => "a list",
-        NodeKind::Mapping(_) => "a mapping",
-    }
-}
-
 struct Reader<'a> {
     file: &'a Path,
 }
@@ -291,7 +280,7 @@ impl Reader<'_> {
                 node,
                 format!(
                     "{path} must be a mapping (`key: value` lines), found {}",
-                    kind_name(node)
+                    node.describe()
                 ),
             )),
         }
@@ -305,7 +294,7 @@ impl Reader<'_> {
                 node,
                 format!(
                     "{path} must be a list (`- ...` lines), found {}",
-                    kind_name(node)
+                    node.describe()
                 ),
             )),
         }
@@ -328,7 +317,7 @@ impl Reader<'_> {
                 node,
                 format!(
                     "{path} must be a string such as `{example}`, found {}",
-                    kind_name(node)
+                    node.describe()
                 ),
             )),
         }
@@ -342,7 +331,7 @@ impl Reader<'_> {
                 node,
                 format!(
                     "{path} must be `true` or `false`, found {}",
-                    kind_name(node)
+                    node.describe()
                 ),
             )),
         }
