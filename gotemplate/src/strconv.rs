@@ -284,6 +284,9 @@ pub(crate) fn unquote_char(text: &str, quote: u8) -> Result<(u32, bool, &str), (
         return Err(());
     }
     let escape = bytes[1];
+    if !escape.is_ascii() {
+        return Err(());
+    }
     let rest = &text[2..];
     let simple = match escape {
         b'a' => Some(7),
@@ -588,6 +591,8 @@ mod tests {
         assert!(unquote("'ab'").is_err());
         assert_eq!(unquote_char("\\n'", b'\'').unwrap(), (10, false, "'"));
         assert_eq!(unquote_char("é'", b'\'').unwrap(), (0xe9, true, "'"));
+        assert!(unquote_char("\\ⷈ\"", b'"').is_err());
+        assert!(unquote("\"\\é\"").is_err());
     }
 
     #[test]
