@@ -188,6 +188,9 @@ impl Emitter {
         if style == Style::Literal && (!analysis.block_allowed || simple_key) {
             style = Style::Double;
         }
+        if analysis.yaml_1_1_breaks {
+            style = Style::Double;
+        }
         let saved = self.increase_indent(true, false);
         let allow_breaks = !simple_key;
         match style {
@@ -406,6 +409,11 @@ struct Analysis {
     block_plain_allowed: bool,
     single_quoted_allowed: bool,
     block_allowed: bool,
+    /// Holds U+0085, U+2028 or U+2029. go-yaml v2 writes them raw in plain, single-quoted
+    /// and literal scalars and reads them back as line breaks (YAML 1.1); YAML 1.2 parsers,
+    /// ours included, read them as content, so such text is double-quoted with its escapes
+    /// (`\N`, `\L`, `\P`), which both read the same.
+    yaml_1_1_breaks: bool,
 }
 
 /// go-yaml v2's `yaml_emitter_analyze_scalar`, for block context.
@@ -416,6 +424,7 @@ fn analyze(text: &str) -> Analysis {
             block_plain_allowed: true,
             single_quoted_allowed: true,
             block_allowed: false,
+            yaml_1_1_breaks: false,
         };
     }
     let mut block_indicators = text.starts_with("---") || text.starts_with("...");
@@ -481,6 +490,7 @@ fn analyze(text: &str) -> Analysis {
             || block_indicators),
         single_quoted_allowed: !(break_space || space_break || special),
         block_allowed: !(trailing_space || space_break || special),
+        yaml_1_1_breaks: text.contains(['\u{85}', '\u{2028}', '\u{2029}']),
     }
 }
 

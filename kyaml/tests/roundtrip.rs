@@ -52,3 +52,22 @@ proptest! {
         prop_assert_eq!(kyaml::from_json(&pretty).unwrap(), input);
     }
 }
+
+/// Line separators YAML 1.1 reads as breaks and YAML 1.2 as content, in keys and values of
+/// every style the emitter would otherwise pick (single-quoted, plain, literal).
+#[test]
+fn yaml_1_1_line_breaks_round_trip() {
+    for text in [
+        "\u{2028}!",
+        "\u{2029}",
+        "a\u{85}b",
+        "x \u{2028} y",
+        "line\nnext\u{2028}same",
+    ] {
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(text.to_owned(), Value::string(text));
+        let input = Value::map(map);
+        let yaml = kyaml::to_yaml(&input).unwrap();
+        assert_eq!(kyaml::from_yaml_value(&yaml).unwrap(), input, "{yaml}");
+    }
+}
