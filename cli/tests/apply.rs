@@ -343,10 +343,27 @@ impl HostSnapshot {
     }
 }
 
+/// How skopeo trusts the registry.
+#[derive(Clone, Copy)]
+enum Trust<'a> {
+    /// TLS, verified against the CA certificates (`*.crt`) in this directory.
+    CaDir(&'a Path),
+    /// Plain HTTP (or TLS unverified).
+    Insecure,
+}
+
+/// Where the hosts of a containerd cluster trust the registry `sea.hub:5000`.
+const CONTAINERD_REGISTRY_CERTS: &str = "/etc/containerd/certs.d/sea.hub:5000";
+
 /// `skopeo inspect` of `repository:tag` (or `@digest`) on the registry at `ip:5000`.
-fn skopeo_digest(ip: &str, reference: &str) -> Result<String, String> {
-    let output = std::process::Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
+fn skopeo_digest(ip: &str, reference: &str, trust: Trust<'_>) -> Result<String, String> {
+    let mut command = std::process::Command::new("skopeo");
+    command.args(["inspect", "--raw"]);
+    match trust {
+        Trust::CaDir(dir) => command.arg("--cert-dir").arg(dir),
+        Trust::Insecure => command.arg("--tls-verify=false"),
+    };
+    let output = command
         .arg(format!("docker://{ip}:5000/{reference}"))
         .output()
         .unwrap();
@@ -365,13 +382,13 @@ fn testkit_sha256(bytes: &[u8]) -> String {
 /// Every cached image answers by tag and by digest at the registry of `ip`, under the
 /// image's repository without its registry domain (as the original stores them).
 #[track_caller]
-fn assert_registry_serves_every_image(ip: &str) {
+fn assert_registry_serves_every_image(ip: &str, trust: Trust<'_>) {
     for reference in KUBE_IMAGES {
         let repository_and_tag = mirror_path(reference);
-        let digest = skopeo_digest(ip, repository_and_tag)
+        let digest = skopeo_digest(ip, repository_and_tag, trust)
             .unwrap_or_else(|e| panic!("{repository_and_tag} at {ip}: {e}"));
         let repository = repository_and_tag.rsplit_once(':').unwrap().0;
-        skopeo_digest(ip, &format!("{repository}@{digest}"))
+        skopeo_digest(ip, &format!("{repository}@{digest}"), trust)
             .unwrap_or_else(|e| panic!("{repository}@{digest} at {ip}: {e}"));
     }
 }
@@ -499,12 +516,28 @@ fn install_reapply_scale_up_scale_down_and_delete() {
                 .exists(),
             "registry data only on registry hosts"
         );
-        assert!(
+        // The registry serves TLS (the default): the workers trust its CA for it and for
+        // the domains it mirrors; only registry hosts hold its key.
+        let mirror =
             fs::read_to_string(worker.path("/etc/containerd/certs.d/registry.k8s.io/hosts.toml"))
-                .unwrap()
-                .contains("http://sea.hub:5000")
+                .unwrap();
+        assert!(
+            mirror.contains("[host.\"https://sea.hub:5000\"]")
+                && mirror.contains(&format!("ca = \"{CONTAINERD_REGISTRY_CERTS}/ca.crt\"")),
+            "{mirror}"
+        );
+        assert_eq!(
+            fs::read(worker.path(&format!("{CONTAINERD_REGISTRY_CERTS}/ca.crt"))).unwrap(),
+            fs::read(user.home.path().join("clusters/test/registry-pki/ca.crt")).unwrap()
+        );
+        assert!(
+            !worker
+                .path("/var/lib/sealer/data/test/rootfs/certs/sea.hub.key")
+                .exists()
         );
     }
+    let key = master.path("/var/lib/sealer/data/test/rootfs/certs/sea.hub.key");
+    assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
     // Labels and taints of the workers, through kubectl on master0, node named by IP.
     assert!(
         on_master.iter().any(|l| l.starts_with(&format!(
@@ -520,7 +553,10 @@ fn install_reapply_scale_up_scale_down_and_delete() {
         ))),
         "{on_master:#?}"
     );
-    assert_registry_serves_every_image(&master.ip.to_string());
+    assert_registry_serves_every_image(
+        &master.ip.to_string(),
+        Trust::CaDir(&master.path(CONTAINERD_REGISTRY_CERTS)),
+    );
 
     // The same Clusterfile again changes nothing.
     let counts: Vec<usize> = hosts.hosts().iter().map(|h| calls(h).len()).collect();
@@ -715,10 +751,17 @@ fn without_init_registry_sh_the_built_in_registry_serves_the_images() {
         &[],
     ));
     assert!(master.path("/var/lib/sealer/data/test/bin/sealer").exists());
-    assert_registry_serves_every_image(&master.ip.to_string());
+    let ip = master.ip.to_string();
+    let trusted = master.path(CONTAINERD_REGISTRY_CERTS);
+    assert_registry_serves_every_image(&ip, Trust::CaDir(&trusted));
+    // It serves TLS that only the cluster's CA vouches for.
+    let no_ca = TempDir::new().unwrap();
+    let refused = skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::CaDir(no_ca.path()))
+        .expect_err("a client without the CA refuses the registry");
+    assert!(refused.contains("certificate"), "{refused}");
     succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
     assert!(
-        skopeo_digest(&master.ip.to_string(), mirror_path(KUBE_IMAGES[0])).is_err(),
+        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure).is_err(),
         "stopped"
     );
 }
@@ -864,16 +907,24 @@ fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
     let user = User::new();
     let host = &hosts.hosts()[0];
     let before = HostSnapshot::take(host);
+    // A registry the Clusterfile marks insecure serves plain HTTP.
     let file = clusterfile(&hosts, IMAGE, &[0], &[], "").replace(
         "  ssh:\n",
-        "  containerRuntime:\n    type: docker\n  ssh:\n",
+        "  containerRuntime:\n    type: docker\n  registry:\n    localRegistry:\n      insecure: true\n  ssh:\n",
     );
     succeeded(&user.apply(&hosts, &file, &[]));
     let daemon = fs::read_to_string(host.path("/etc/docker/daemon.json")).unwrap();
     assert!(
-        daemon.contains("\"registry-mirrors\":[\"http://sea.hub:5000\"]"),
+        daemon.contains("\"registry-mirrors\":[\"http://sea.hub:5000\"]")
+            && daemon.contains("\"insecure-registries\":[\"sea.hub:5000\"]"),
         "{daemon}"
     );
+    assert!(!host.path("/etc/docker/certs.d").exists());
+    assert!(
+        !user.home.path().join("clusters/test/registry-pki").exists(),
+        "no certificates are made for plain HTTP"
+    );
+    assert_registry_serves_every_image(&host.ip.to_string(), Trust::Insecure);
     assert!(
         !host.path("/etc/containerd/certs.d").exists(),
         "no containerd files for docker"

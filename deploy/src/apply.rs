@@ -14,7 +14,8 @@ use futures_util::stream;
 use crate::clusterfile::{Clusterfile, Host};
 use crate::plan::{self, Operation, Plan};
 use crate::platforms::PlatformRootfs;
-use crate::prepare::{self, PrepareOptions, PreparedImage};
+use crate::prepare::{self, ImageFacts, PrepareOptions, PreparedImage};
+use crate::registry_tls::{RegistryTls, TlsError};
 use crate::run::{Report, Runner};
 use crate::ssh::{ConnectOptions, Connection, HostKeyPolicy, SshAuth, SshTarget};
 use crate::state::{ClusterState, Pending, Snapshot, StateFile};
@@ -33,6 +34,9 @@ pub enum ApplyError {
     /// The state cannot be read or written.
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    /// The registry's certificates cannot be read or made.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// Hosts cannot be reached; nothing was changed.
     #[error("cannot reach every host, so nothing was changed:\n{0}")]
     Connect(String),
@@ -114,11 +118,12 @@ pub async fn apply(
         )));
     }
     let prepared = prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
-    let target = Target {
-        clusterfile,
-        image: prepared.facts.clone(),
-    };
-    let applied = state.applied.as_ref().map(parse_snapshot).transpose()?;
+    let target = target(clusterfile, prepared.facts.clone(), &state_file, options)?;
+    let applied = state
+        .applied
+        .as_ref()
+        .map(|snapshot| parse_snapshot(snapshot, &state_file, options))
+        .transpose()?;
     let plan = match &applied {
         None => plan::install_plan(&target),
         Some(applied) => {
@@ -183,15 +188,15 @@ pub async fn delete(
         .map(|pending| pending.target.clone())
         .or_else(|| state.applied.clone());
     let (target, text) = match (recorded, clusterfile) {
-        (Some(snapshot), _) => (parse_snapshot(&snapshot)?, snapshot.clusterfile),
+        (Some(snapshot), _) => (
+            parse_snapshot(&snapshot, &state_file, options)?,
+            snapshot.clusterfile,
+        ),
         (None, Some((clusterfile, text))) => {
             let prepared =
                 prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
             (
-                Target {
-                    clusterfile,
-                    image: prepared.facts,
-                },
+                target(clusterfile, prepared.facts, &state_file, options)?,
                 text,
             )
         }
@@ -251,14 +256,15 @@ pub async fn exec(
     command: &str,
     options: &Options<'_>,
 ) -> Result<Vec<(IpAddr, Result<crate::ssh::CommandOutput, String>)>, ApplyError> {
-    let state = StateFile::new(&options.home, name).load()?;
+    let state_file = StateFile::new(&options.home, name);
+    let state = state_file.load()?;
     let snapshot = state
         .applied
         .or(state.pending.map(|p| p.target))
         .ok_or_else(|| {
             ApplyError::Refused(format!("cluster {name} is not installed from this machine"))
         })?;
-    let target = parse_snapshot(&snapshot)?;
+    let target = parse_snapshot(&snapshot, &state_file, options)?;
     let hosts: Vec<&Host> = target
         .clusterfile
         .cluster
@@ -509,13 +515,39 @@ async fn prepare_image(
     .await?)
 }
 
-fn parse_snapshot(snapshot: &Snapshot) -> Result<Target, ApplyError> {
+/// The cluster as recorded in `snapshot`.
+fn parse_snapshot(
+    snapshot: &Snapshot,
+    state_file: &StateFile,
+    options: &Options<'_>,
+) -> Result<Target, ApplyError> {
     let clusterfile = Clusterfile::parse(&snapshot.clusterfile, Path::new("recorded Clusterfile"))
         .map_err(|e| ApplyError::Clusterfile(e.to_string()))?;
-    Ok(Target {
+    target(clusterfile, snapshot.image.clone(), state_file, options)
+}
+
+/// The cluster as `clusterfile` and `image` describe it, with the registry's certificates
+/// when it serves TLS: kept in the cluster's state directory, made when missing (and stored
+/// unless this is a dry run).
+fn target(
+    clusterfile: Clusterfile,
+    image: ImageFacts,
+    state_file: &StateFile,
+    options: &Options<'_>,
+) -> Result<Target, ApplyError> {
+    let mut target = Target {
         clusterfile,
-        image: snapshot.image.clone(),
-    })
+        image,
+        registry_tls: None,
+    };
+    if target.registry_serves_tls() {
+        target.registry_tls = Some(RegistryTls::ensure(
+            state_file.dir(),
+            &target.registry_certificate_names(),
+            !options.dry_run,
+        )?);
+    }
+    Ok(target)
 }
 
 /// Connects to every host at the same time (bounded); all errors are reported together.

@@ -7,7 +7,10 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
+use std::fmt::Write as _;
+
 use crate::plan::shell::{self, quote};
+use crate::registry_tls::certificate_paths;
 use crate::ssh::{Connection, RemoteCommand};
 use crate::target::Target;
 
@@ -70,13 +73,23 @@ pub async fn install_binary(
     }
 }
 
-/// Starts (or restarts) the registry on `port` and waits until it answers.
-pub fn start_script(target: &Target, port: u16) -> String {
+/// Starts (or restarts) the registry on `port` and waits until it answers; with `tls`, it
+/// serves the certificate installed in [`Target::registry_certificate_dir`].
+pub fn start_script(target: &Target, port: u16, tls: bool) -> String {
     let cluster = &target.clusterfile.cluster.name;
     let binary = quote(&binary_path(target));
     let storage = quote(&format!("{}/registry", target.rootfs()));
     let run = quote(&run_dir(target));
-    let serve = format!("{binary} registry serve --storage {storage} --addr :{port}");
+    let mut serve = format!("{binary} registry serve --storage {storage} --addr :{port}");
+    if let (true, Some((domain, _))) = (tls, target.local_registry_address()) {
+        let (cert, key) = certificate_paths(&target.registry_certificate_dir(), &domain);
+        let _ = write!(
+            serve,
+            " --tls-cert {} --tls-key {}",
+            quote(&cert),
+            quote(&key)
+        );
+    }
     let unit = format!(
         "[Unit]\nDescription=sealer built-in registry of cluster {cluster}\nAfter=network-online.target\n\n[Service]\nExecStart={serve}\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
     );

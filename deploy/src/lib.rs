@@ -20,6 +20,7 @@ pub mod kubeadm;
 pub mod plan;
 pub mod platforms;
 pub mod prepare;
+pub mod registry_tls;
 pub mod run;
 pub mod secret;
 pub mod ssh;

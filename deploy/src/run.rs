@@ -237,7 +237,17 @@ impl Runner<'_, '_> {
                     self.kubeadm_join(step.host, &join, *control_plane, node_name.as_deref())?;
                 checked(connection, &command).await.map(|_| String::new())
             }
-            Action::StartBuiltinRegistry { port } => {
+            Action::InstallRegistryCertificate { domain, .. } => {
+                let tls = self.target.registry_tls.as_ref().ok_or_else(|| {
+                    "the registry serves plain HTTP: it has no certificate to install".to_owned()
+                })?;
+                let (command, key) =
+                    tls.install_command(&self.target.registry_certificate_dir(), domain);
+                checked_with_input(connection, &command, key)
+                    .await
+                    .map(|_| String::new())
+            }
+            Action::StartBuiltinRegistry { port, tls } => {
                 builtin_registry::install_binary(
                     connection,
                     &self.sealer_binary,
@@ -248,7 +258,7 @@ impl Runner<'_, '_> {
                     connection,
                     &self.host_command(
                         step.host,
-                        &builtin_registry::start_script(self.target, *port),
+                        &builtin_registry::start_script(self.target, *port, *tls),
                     ),
                 )
                 .await
@@ -421,6 +431,27 @@ async fn checked(
     command: &RemoteCommand,
 ) -> Result<CommandOutput, String> {
     let output = connection.run(command).await.map_err(|e| e.to_string())?;
+    explain_failure(command, output)
+}
+
+/// Runs `command` with `input` on its stdin, as [`checked`].
+async fn checked_with_input(
+    connection: &Connection,
+    command: &RemoteCommand,
+    input: Vec<u8>,
+) -> Result<CommandOutput, String> {
+    let output = connection
+        .run_with_input(command, std::io::Cursor::new(input))
+        .await
+        .map_err(|e| e.to_string())?;
+    explain_failure(command, output)
+}
+
+/// A failed command's output becomes its exit status and last lines.
+fn explain_failure(
+    command: &RemoteCommand,
+    output: CommandOutput,
+) -> Result<CommandOutput, String> {
     if output.success() {
         return Ok(output);
     }

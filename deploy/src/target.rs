@@ -10,6 +10,7 @@ use crate::clusterfile::{
 use crate::plan::shell;
 use crate::plan::{Action, Environment, Stage, Step};
 use crate::prepare::ImageFacts;
+use crate::registry_tls::{RegistryTls, certificate_names};
 
 /// The cluster as the Clusterfile and its image describe it.
 #[derive(Debug, Clone)]
@@ -18,12 +19,21 @@ pub struct Target {
     pub clusterfile: Clusterfile,
     /// What the prepared image holds.
     pub image: ImageFacts,
+    /// The registry's certificates when it serves TLS (see [`Target::registry_serves_tls`]);
+    /// `None`: plain HTTP.
+    pub registry_tls: Option<RegistryTls>,
 }
 
 impl Target {
     /// The rootfs directory on every host, as a string for scripts.
     pub fn rootfs(&self) -> String {
         self.clusterfile.cluster.rootfs_dir().display().to_string()
+    }
+
+    /// Where registry hosts hold the registry's certificate and key: `<rootfs>/certs`, as the
+    /// original (images' `init-registry.sh` read them there).
+    pub fn registry_certificate_dir(&self) -> String {
+        format!("{}/certs", self.rootfs())
     }
 
     /// The cluster's directory on every host (`<dataRoot>/<name>`), holding the rootfs.
@@ -54,6 +64,25 @@ impl Target {
                 local.endpoint.port.unwrap_or(DEFAULT_REGISTRY_PORT),
             )
         })
+    }
+
+    /// Whether the built-in registry serves TLS: the Clusterfile does not set
+    /// `localRegistry.insecure` (as in the original, TLS is the default).
+    pub fn registry_serves_tls(&self) -> bool {
+        self.local_registry().is_some_and(|local| !local.insecure)
+    }
+
+    /// The names the registry's server certificate is issued for: its domain and the
+    /// Clusterfile's `cert.subjectAltName` names, then its IPs and the registry hosts'
+    /// addresses (so that it can be reached by address too).
+    pub fn registry_certificate_names(&self) -> Vec<String> {
+        let Some(local) = self.local_registry() else {
+            return Vec::new();
+        };
+        certificate_names(
+            std::iter::once(local.endpoint.domain.clone()).chain(local.cert_dns_names.clone()),
+            local.cert_ips.iter().copied().chain(self.registry_hosts()),
+        )
     }
 
     /// The cluster's environment (image env, Clusterfile env, reserved keys). Its only error
@@ -96,22 +125,37 @@ impl Target {
     /// The files every host gets so that its container runtime pulls through the registry;
     /// `(path, content)`. containerd: a `hosts.toml` for the registry itself and, as a
     /// mirror, for every domain of the images the ClusterImage caches. docker: `daemon.json`
-    /// with the registry as mirror and insecure registry (written only where the host has
-    /// none of its own).
+    /// with the registry as mirror (written only where the host has none of its own). With
+    /// TLS the registry's CA goes beside them (`certs.d/<registry>/ca.crt`) and is named as
+    /// the one to trust; without, the registry is marked insecure (plain HTTP).
     pub fn registry_client_files(&self) -> Vec<(String, String)> {
         let Some((domain, port)) = self.local_registry_address() else {
             return Vec::new();
         };
-        let endpoint = format!("http://{domain}:{port}");
         let registry = format!("{domain}:{port}");
+        let tls = self.registry_tls.as_ref();
+        let endpoint = if tls.is_some() {
+            format!("https://{registry}")
+        } else {
+            format!("http://{registry}")
+        };
+        let mut files = Vec::new();
         match self.container_runtime().as_str() {
             "containerd" => {
-                let mut files = vec![(
+                let ca_path = format!("{CONTAINERD_CERTS}/{registry}/ca.crt");
+                let trust = match tls {
+                    Some(tls) => {
+                        files.push((ca_path.clone(), tls.ca_pem.clone()));
+                        format!("  ca = \"{ca_path}\"\n")
+                    }
+                    None => "  skip_verify = true\n".to_owned(),
+                };
+                files.push((
                     containerd_hosts_toml(&registry),
                     format!(
-                        "server = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n"
+                        "server = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{trust}"
                     ),
-                )];
+                ));
                 for domain in &self.image.mirror_domains {
                     let upstream = if domain == "docker.io" {
                         "https://registry-1.docker.io".to_owned()
@@ -121,24 +165,25 @@ impl Target {
                     files.push((
                         containerd_hosts_toml(domain),
                         format!(
-                            "server = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  skip_verify = true\n"
+                            "server = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n{trust}"
                         ),
                     ));
                 }
-                files
             }
-            "docker" => vec![(
-                "/etc/docker/daemon.json".to_owned(),
-                format!(
-                    "{}\n",
-                    serde_json::json!({
-                        "registry-mirrors": [endpoint],
-                        "insecure-registries": [registry],
-                    })
-                ),
-            )],
-            _ => Vec::new(),
+            "docker" => {
+                let mut daemon = serde_json::json!({ "registry-mirrors": [endpoint] });
+                match tls {
+                    Some(tls) => files.push((
+                        format!("/etc/docker/certs.d/{registry}/ca.crt"),
+                        tls.ca_pem.clone(),
+                    )),
+                    None => daemon["insecure-registries"] = serde_json::json!([registry]),
+                }
+                files.push(("/etc/docker/daemon.json".to_owned(), format!("{daemon}\n")));
+            }
+            _ => {}
         }
+        files
     }
 
     /// Scripts that remove what [`Target::registry_client_files`] wrote.
@@ -240,6 +285,110 @@ fn default_launch(app: &kubefile::plan::Application) -> Vec<String> {
 }
 
 /// Where containerd reads a registry host's configuration.
+/// containerd's hosts directory (`config_path` of its CRI registry configuration).
+const CONTAINERD_CERTS: &str = "/etc/containerd/certs.d";
+
 fn containerd_hosts_toml(host: &str) -> String {
-    format!("/etc/containerd/certs.d/{host}/hosts.toml")
+    format!("{CONTAINERD_CERTS}/{host}/hosts.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn target(runtime: &str, registry: &str, tls: bool) -> Target {
+        let text = format!(
+            "apiVersion: sealer.io/v2\nkind: Cluster\nmetadata:\n  name: c\nspec:\n  image: example\n  containerRuntime:\n    type: {runtime}\n{registry}  hosts:\n  - ips: [10.0.0.2]\n    roles: [master]\n"
+        );
+        let clusterfile = Clusterfile::parse(&text, Path::new("Clusterfile")).unwrap();
+        let image = ImageFacts {
+            reference: "example".to_owned(),
+            manifest_digest: String::new(),
+            content_key: String::new(),
+            container_runtime: runtime.to_owned(),
+            scripts: std::collections::BTreeSet::new(),
+            env: Vec::new(),
+            extension: kubefile::plan::ImageExtension {
+                schema_version: kubefile::plan::EXTENSION_SCHEMA_VERSION.to_owned(),
+                image_type: kubefile::plan::ImageType::KubeInstaller,
+                applications: Vec::new(),
+                launch: kubefile::plan::LaunchSpec::default(),
+                env: BTreeMap::new(),
+            },
+            plugin_files: Vec::new(),
+            kubeadm_config: String::new(),
+            mirror_domains: vec!["docker.io".to_owned()],
+        };
+        let mut target = Target {
+            clusterfile,
+            image,
+            registry_tls: None,
+        };
+        assert_eq!(target.registry_serves_tls(), tls);
+        if tls {
+            target.registry_tls = Some(RegistryTls {
+                ca_pem: "CA PEM".to_owned(),
+                cert_pem: String::new(),
+                key_pem: crate::secret::Secret::new(String::new()),
+            });
+        }
+        target
+    }
+
+    fn files(target: &Target) -> BTreeMap<String, String> {
+        target.registry_client_files().into_iter().collect()
+    }
+
+    #[test]
+    fn clients_trust_the_registry_ca_by_default() {
+        let containerd = files(&target("containerd", "", true));
+        assert_eq!(
+            containerd["/etc/containerd/certs.d/sea.hub:5000/ca.crt"],
+            "CA PEM"
+        );
+        assert_eq!(
+            containerd["/etc/containerd/certs.d/docker.io/hosts.toml"],
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"https://sea.hub:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"/etc/containerd/certs.d/sea.hub:5000/ca.crt\"\n"
+        );
+        let docker = files(&target("docker", "", true));
+        assert_eq!(docker["/etc/docker/certs.d/sea.hub:5000/ca.crt"], "CA PEM");
+        assert_eq!(
+            docker["/etc/docker/daemon.json"],
+            "{\"registry-mirrors\":[\"https://sea.hub:5000\"]}\n"
+        );
+    }
+
+    #[test]
+    fn an_insecure_registry_is_plain_http_for_its_clients() {
+        let insecure =
+            "  registry:\n    localRegistry:\n      domain: hub.local\n      insecure: true\n";
+        let containerd = files(&target("containerd", insecure, false));
+        assert_eq!(
+            containerd.keys().collect::<Vec<_>>(),
+            [
+                "/etc/containerd/certs.d/docker.io/hosts.toml",
+                "/etc/containerd/certs.d/hub.local:5000/hosts.toml"
+            ]
+        );
+        assert!(
+            containerd["/etc/containerd/certs.d/hub.local:5000/hosts.toml"]
+                .contains("[host.\"http://hub.local:5000\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n")
+        );
+        let docker = files(&target("docker", insecure, false));
+        assert_eq!(
+            docker["/etc/docker/daemon.json"],
+            "{\"insecure-registries\":[\"hub.local:5000\"],\"registry-mirrors\":[\"http://hub.local:5000\"]}\n"
+        );
+    }
+
+    #[test]
+    fn the_certificate_names_the_domain_extra_names_and_registry_hosts() {
+        let registry = "  registry:\n    localRegistry:\n      cert:\n        subjectAltName:\n          dnsNames: [hub.example.com]\n          ips: [192.0.2.7]\n";
+        assert_eq!(
+            target("containerd", registry, true).registry_certificate_names(),
+            ["sea.hub", "hub.example.com", "192.0.2.7", "10.0.0.2"]
+        );
+    }
 }

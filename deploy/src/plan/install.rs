@@ -158,33 +158,43 @@ pub(super) fn container_runtime(target: &Target, hosts: &[&Host]) -> Stage {
     )
 }
 
-/// The registry on the registry hosts: the image's `init-registry.sh` when it has one, the
-/// built-in registry otherwise.
+/// The registry on the registry hosts: its certificate when it serves TLS, then the image's
+/// `init-registry.sh` when it has one, the built-in registry otherwise.
 pub(super) fn registry_servers(target: &Target) -> Stage {
     let Some((domain, port)) = target.local_registry_address() else {
         return Stage::sequential("registry", Vec::new());
     };
     let rootfs = target.rootfs();
-    let steps = target
-        .registry_hosts()
-        .into_iter()
-        .map(|ip| {
-            let action = if target.image.has_script("init-registry.sh") {
-                let data = format!("{rootfs}/registry");
-                host_script(
-                    "scripts/init-registry.sh",
-                    &shell::image_script(
-                        &rootfs,
-                        "init-registry.sh",
-                        &[&port.to_string(), &data, &domain],
-                    ),
-                )
-            } else {
-                Action::StartBuiltinRegistry { port }
-            };
-            Step::new("registry", ip, action)
-        })
-        .collect();
+    let mut steps = Vec::new();
+    for ip in target.registry_hosts() {
+        if let Some(tls) = &target.registry_tls {
+            steps.push(Step::new(
+                "registry-certificate",
+                ip,
+                Action::InstallRegistryCertificate {
+                    domain: domain.clone(),
+                    certificate_sha256: tls.certificate_digest(),
+                },
+            ));
+        }
+        let action = if target.image.has_script("init-registry.sh") {
+            let data = format!("{rootfs}/registry");
+            host_script(
+                "scripts/init-registry.sh",
+                &shell::image_script(
+                    &rootfs,
+                    "init-registry.sh",
+                    &[&port.to_string(), &data, &domain],
+                ),
+            )
+        } else {
+            Action::StartBuiltinRegistry {
+                port,
+                tls: target.registry_tls.is_some(),
+            }
+        };
+        steps.push(Step::new("registry", ip, action));
+    }
     Stage::sequential("registry", steps)
 }
 

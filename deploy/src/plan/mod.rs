@@ -179,10 +179,20 @@ pub enum Action {
         /// `--node-name` (when `UseIPasNodeName=true`).
         node_name: Option<String>,
     },
+    /// Writes the registry's server certificate and key into the host's rootfs
+    /// (`certs/<domain>.crt|.key`), where the registry started next reads them.
+    InstallRegistryCertificate {
+        /// The registry's domain (names the files).
+        domain: String,
+        /// SHA-256 of the certificate: a reissued certificate is a changed step.
+        certificate_sha256: String,
+    },
     /// Starts the built-in registry (`sealer registry serve`) as a service on the host.
     StartBuiltinRegistry {
         /// Port it listens on.
         port: u16,
+        /// Whether it serves TLS with the certificate installed before.
+        tls: bool,
     },
     /// Applies labels and taints to the host's node, through `kubectl` on master0.
     LabelNode {
@@ -228,8 +238,12 @@ impl Action {
                     "kubeadm join".to_owned()
                 }
             }
-            Action::StartBuiltinRegistry { port } => {
-                format!("start the built-in registry on port {port}")
+            Action::InstallRegistryCertificate { domain, .. } => {
+                format!("install the TLS certificate of {domain}")
+            }
+            Action::StartBuiltinRegistry { port, tls } => {
+                let protocol = if *tls { "HTTPS" } else { "plain HTTP" };
+                format!("start the built-in registry on port {port} ({protocol})")
             }
             Action::LabelNode {
                 node_host,
