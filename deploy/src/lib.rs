@@ -8,7 +8,8 @@
 //!   [`platforms`]: one such rootfs per platform the hosts have.
 //! - [`target`] and [`plan`]: what the cluster should be, and the steps that get it there
 //!   (printed by `--dry-run`).
-//! - [`distribute`], [`builtin_registry`], [`kubeadm`]: what some steps do on the hosts.
+//! - [`distribute`], [`builtin_registry`], [`registry_tls`], [`kubeadm`]: what some steps do
+//!   on the hosts.
 //! - [`run`] carries a plan out; [`state`] records it so that runs resume and re-runs are
 //!   no-ops; [`apply`] decides which operation a command needs.
 

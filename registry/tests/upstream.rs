@@ -1074,10 +1074,23 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
             seed_of("containerd-hello"),
         )],
     );
+    // Our registry serves TLS with a certificate of the cluster's CA, as apply starts it.
+    let ca = TestCa::new("registry CA");
+    let server = ca.issue(&["127.0.0.1"], Usage::Server);
+    let (ca_file, cert_file, key_file) = (
+        dir.path().join("ca.crt"),
+        dir.path().join("registry.crt"),
+        dir.path().join("registry.key"),
+    );
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    std::fs::write(&cert_file, &server.cert_pem).unwrap();
+    std::fs::write(&key_file, &server.key_pem).unwrap();
     let ours = ProxyServer::start(
         dir.path(),
         &format!(
-            "proxy:\n  upstreams:\n    - name: docker.io\n      url: http://{}\n",
+            "http:\n  tls:\n    certificate: {}\n    key: {}\nproxy:\n  upstreams:\n    - name: docker.io\n      url: http://{}\n",
+            cert_file.display(),
+            key_file.display(),
             upstream.addr()
         ),
     )
@@ -1088,8 +1101,9 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
     std::fs::write(
         hosts.join("docker.io/hosts.toml"),
         format!(
-            "server = \"https://registry-1.docker.io\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
-            ours.addr
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"https://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n",
+            ours.addr,
+            ca_file.display()
         ),
     )
     .unwrap();
