@@ -17,7 +17,7 @@ use kubefile::plan::{ImageExtension, Platform};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::clusterfile::Clusterfile;
+use crate::clusterfile::{Clusterfile, plugins_from_text};
 use crate::kubeadm;
 
 /// Why the image could not be prepared.
@@ -61,6 +61,16 @@ pub enum PrepareError {
     /// The kubeadm configuration cannot be merged.
     #[error("{0}")]
     Kubeadm(String),
+    /// A Plugin document in the image's `plugins/` is invalid.
+    #[error(
+        "image {image}: {message}\nthe image's plugins/ holds this Plugin document: fix it and build the image again"
+    )]
+    Plugin {
+        /// The image reference.
+        image: String,
+        /// Every problem, with its file, line and column.
+        message: String,
+    },
 }
 
 /// What the plan needs to know about the image; recorded with the applied state, so that a
@@ -200,7 +210,7 @@ pub async fn prepare(
         scripts: file_names(&rootfs.join("scripts"))?,
         env: image_env,
         extension,
-        plugin_files: plugin_files(&rootfs.join("plugins"))?,
+        plugin_files: plugin_files(&rootfs.join("plugins"), &reference)?,
         kubeadm_config,
         mirror_domains: mirror_domains(
             source
@@ -320,8 +330,9 @@ fn file_names(dir: &Path) -> Result<BTreeSet<String>, PrepareError> {
     Ok(names)
 }
 
-/// The YAML files of the image's `plugins/`, in name order.
-fn plugin_files(dir: &Path) -> Result<Vec<(String, String)>, PrepareError> {
+/// The YAML files of the image's `plugins/`, in name order; each must read as Plugin
+/// documents.
+fn plugin_files(dir: &Path, image: &str) -> Result<Vec<(String, String)>, PrepareError> {
     let mut files = Vec::new();
     for name in file_names(dir)? {
         let extension = Path::new(&name).extension().and_then(|e| e.to_str());
@@ -331,7 +342,12 @@ fn plugin_files(dir: &Path) -> Result<Vec<(String, String)>, PrepareError> {
             let path = dir.join(&name);
             let text =
                 fs::read_to_string(&path).map_err(|source| PrepareError::File { path, source })?;
-            files.push((format!("plugins/{name}"), text));
+            let label = format!("plugins/{name}");
+            plugins_from_text(&text, Path::new(&label)).map_err(|e| PrepareError::Plugin {
+                image: image.to_owned(),
+                message: e.to_string(),
+            })?;
+            files.push((label, text));
         }
     }
     Ok(files)
@@ -375,6 +391,34 @@ mod tests {
         let env = BTreeMap::from([("RegistryURL".to_owned(), "other:5000".to_owned())]);
         let written = render_templates(root, &env).unwrap();
         assert_ne!(content_key("sha256:1", root, &written).unwrap(), first);
+    }
+
+    #[test]
+    fn an_invalid_plugin_of_the_image_names_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("a.yaml"),
+            "apiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: ok\nspec:\n  type: SHELL\n  action: post-install\n  data: echo ok\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("notes.txt"), "not a plugin").unwrap();
+        assert_eq!(
+            plugin_files(dir.path(), "example").unwrap().len(),
+            1,
+            "YAML files only"
+        );
+        fs::write(
+            dir.path().join("b.yml"),
+            "apiVersion: sealer.io/v1\nkind: Plugin\nmetadata:\n  name: bad\nspec:\n  type: SHELL\n  action: post-nowhere\n  data: echo bad\n",
+        )
+        .unwrap();
+        let error = plugin_files(dir.path(), "example").unwrap_err().to_string();
+        assert!(
+            error.starts_with("image example: plugins/b.yml:7:")
+                && error.contains("post-nowhere")
+                && error.contains("build the image again"),
+            "{error}"
+        );
     }
 
     #[test]

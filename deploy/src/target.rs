@@ -203,6 +203,7 @@ impl Target {
             .image
             .plugin_files
             .iter()
+            // Checked when the image was prepared (`prepare::PrepareError::Plugin`).
             .flat_map(|(name, text)| {
                 plugins_from_text(text, std::path::Path::new(name)).unwrap_or_default()
             })
