@@ -826,12 +826,16 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
         .count();
     assert_eq!(joins, 1, "an upgrade joins nothing again");
 
+    // A master joins: it serves the (highly available) registry too, with a certificate
+    // that names it, and stops serving it when it leaves.
     let ip = extra.ip.to_string();
-    succeeded(&user.sealer(&hosts, &["scale-up", "-n", &ip]));
+    succeeded(&user.sealer(&hosts, &["scale-up", "-m", &ip]));
     assert!(
         call_lines(extra)
             .iter()
-            .any(|l| l.starts_with("kubeadm join"))
+            .any(|l| l.starts_with("kubeadm join") && l.contains("--control-plane")),
+        "{:#?}",
+        call_lines(extra)
     );
     assert!(
         extra
@@ -839,7 +843,12 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
             .exists(),
         "the upgraded rootfs"
     );
-    succeeded(&user.sealer(&hosts, &["delete", "-n", &ip, "--force"]));
+    assert_registry_serves_every_image(&ip, Trust::CaDir(&extra.path(CONTAINERD_REGISTRY_CERTS)));
+    succeeded(&user.sealer(&hosts, &["delete", "-m", &ip, "--force"]));
+    assert!(
+        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure).is_err(),
+        "the leaving master's registry is stopped"
+    );
     let pre_clean = calls(extra)
         .into_iter()
         .find(|call| call.what == "pre-clean-host")

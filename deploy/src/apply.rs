@@ -118,7 +118,13 @@ pub async fn apply(
         )));
     }
     let prepared = prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
-    let target = target(clusterfile, prepared.facts.clone(), &state_file, options)?;
+    let target = target(
+        clusterfile,
+        prepared.facts.clone(),
+        &state_file,
+        options,
+        Certificates::Current,
+    )?;
     let applied = state
         .applied
         .as_ref()
@@ -196,7 +202,13 @@ pub async fn delete(
             let prepared =
                 prepare_image(&clusterfile, &state_file, options, Platform::host()).await?;
             (
-                target(clusterfile, prepared.facts, &state_file, options)?,
+                target(
+                    clusterfile,
+                    prepared.facts,
+                    &state_file,
+                    options,
+                    Certificates::Recorded,
+                )?,
                 text,
             )
         }
@@ -523,17 +535,34 @@ fn parse_snapshot(
 ) -> Result<Target, ApplyError> {
     let clusterfile = Clusterfile::parse(&snapshot.clusterfile, Path::new("recorded Clusterfile"))
         .map_err(|e| ApplyError::Clusterfile(e.to_string()))?;
-    target(clusterfile, snapshot.image.clone(), state_file, options)
+    target(
+        clusterfile,
+        snapshot.image.clone(),
+        state_file,
+        options,
+        Certificates::Recorded,
+    )
+}
+
+/// Where the registry certificates of a [`Target`] come from.
+#[derive(Clone, Copy)]
+enum Certificates {
+    /// The cluster being applied: made when missing, issued again for changed names, stored
+    /// unless this is a dry run.
+    Current,
+    /// A recorded cluster (the applied one, a delete, exec): as stored; made in memory only
+    /// when none are (their paths still tell what a delete removes).
+    Recorded,
 }
 
 /// The cluster as `clusterfile` and `image` describe it, with the registry's certificates
-/// when it serves TLS: kept in the cluster's state directory, made when missing (and stored
-/// unless this is a dry run).
+/// when it serves TLS (kept in the cluster's state directory).
 fn target(
     clusterfile: Clusterfile,
     image: ImageFacts,
     state_file: &StateFile,
     options: &Options<'_>,
+    certificates: Certificates,
 ) -> Result<Target, ApplyError> {
     let mut target = Target {
         clusterfile,
@@ -541,11 +570,16 @@ fn target(
         registry_tls: None,
     };
     if target.registry_serves_tls() {
-        target.registry_tls = Some(RegistryTls::ensure(
-            state_file.dir(),
-            &target.registry_certificate_names(),
-            !options.dry_run,
-        )?);
+        let names = target.registry_certificate_names();
+        let stored = match certificates {
+            Certificates::Current => None,
+            Certificates::Recorded => RegistryTls::load(state_file.dir())?,
+        };
+        let persist = matches!(certificates, Certificates::Current) && !options.dry_run;
+        target.registry_tls = Some(match stored {
+            Some(tls) => tls,
+            None => RegistryTls::ensure(state_file.dir(), &names, persist)?,
+        });
     }
     Ok(target)
 }

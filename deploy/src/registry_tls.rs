@@ -109,6 +109,20 @@ impl RegistryTls {
         Ok(tls)
     }
 
+    /// The certificates as stored in `state_dir`, whatever names they were issued for; `None`
+    /// when none are.
+    pub fn load(state_dir: &Path) -> Result<Option<Self>, TlsError> {
+        let store = PkiDir::new(state_dir);
+        let Some(key_pem) = store.read_optional("registry.key")? else {
+            return Ok(None);
+        };
+        Ok(Some(RegistryTls {
+            ca_pem: store.read("ca.crt")?,
+            cert_pem: store.read("registry.crt")?,
+            key_pem: Secret::new(key_pem),
+        }))
+    }
+
     /// SHA-256 of the server certificate: steps that install it change when it does.
     pub fn certificate_digest(&self) -> String {
         hex::encode(Sha256::digest(self.cert_pem.as_bytes()))
@@ -355,6 +369,18 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         RegistryTls::ensure(state.path(), &names(&["sea.hub"]), false).unwrap();
         assert!(!state.path().join("registry-pki").exists());
+        assert!(RegistryTls::load(state.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn loading_keeps_what_is_stored() {
+        let state = tempfile::tempdir().unwrap();
+        let made = RegistryTls::ensure(state.path(), &names(&["sea.hub"]), true).unwrap();
+        let loaded = RegistryTls::load(state.path()).unwrap().unwrap();
+        assert_eq!(
+            (loaded.ca_pem, loaded.cert_pem, loaded.key_pem.expose()),
+            (made.ca_pem, made.cert_pem, made.key_pem.expose())
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn scale_down_plan(target: &Target, removed: &[&Host]) -> Plan {
             })
             .collect(),
     ));
+    plan.push(stop_registry(target, removed));
     clean_hosts(target, removed, true, &mut plan);
     plan.push(save(target));
     plan
@@ -66,7 +67,7 @@ pub fn delete_plan(target: &Target, prune: bool) -> Plan {
     plan.push(target.hook_stage(Phase::PreUninstall, &all));
     plan.push(target.hook_stage(Phase::PreCleanHost, &all));
     plan.push(reset(target, &all));
-    plan.push(stop_registry(target));
+    plan.push(stop_registry(target, &all));
     clean_hosts_after_reset(target, &all, prune, &mut plan);
     plan.push(target.hook_stage(Phase::PostUninstall, &all));
     plan
@@ -157,13 +158,15 @@ fn reset(target: &Target, hosts: &[&Host]) -> Stage {
     )
 }
 
-/// Stops the registry on the registry hosts: the image's `clean-registry.sh` next to its
-/// `init-registry.sh`, or the built-in registry's service.
-fn stop_registry(target: &Target) -> Stage {
+/// Stops the registry on the registry hosts among `hosts`: the image's `clean-registry.sh`
+/// next to its `init-registry.sh`, or the built-in registry's service.
+fn stop_registry(target: &Target, hosts: &[&Host]) -> Stage {
     let rootfs = target.rootfs();
-    let steps = target
-        .registry_hosts()
-        .into_iter()
+    let registry_hosts = target.registry_hosts();
+    let steps = hosts
+        .iter()
+        .map(|host| host.ip)
+        .filter(|ip| registry_hosts.contains(ip))
         .filter_map(|ip: IpAddr| {
             let action = if target.image.has_script("init-registry.sh") {
                 if !target.image.has_script("clean-registry.sh") {

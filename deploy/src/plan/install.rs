@@ -30,7 +30,7 @@ pub fn install_plan(target: &Target) -> Plan {
     plan.push(target.hook_stage(Phase::PreInstall, &all));
     plan.push(target.hook_stage(Phase::PreInitHost, &all));
     plan.push(container_runtime(target, &all));
-    plan.push(registry_servers(target));
+    plan.push(registry_servers(target, &all));
     plan.push(registry_clients(target, &all));
     plan.push(init_master0(target));
     let masters: Vec<&Host> = cluster.masters().skip(1).collect();
@@ -57,7 +57,7 @@ pub fn upgrade_plan(target: &Target) -> Plan {
     };
     plan.push(distribute(target, &all));
     plan.push(target.hook_stage(Phase::UpgradeHost, &all));
-    plan.push(registry_servers(target));
+    plan.push(registry_servers(target, &all));
     plan.push(registry_clients(target, &all));
     plan.push(target.hook_stage(Phase::Upgrade, &all));
     plan.push(launch(target));
@@ -158,15 +158,20 @@ pub(super) fn container_runtime(target: &Target, hosts: &[&Host]) -> Stage {
     )
 }
 
-/// The registry on the registry hosts: its certificate when it serves TLS, then the image's
-/// `init-registry.sh` when it has one, the built-in registry otherwise.
-pub(super) fn registry_servers(target: &Target) -> Stage {
+/// The registry on the registry hosts among `hosts`: its certificate when it serves TLS, then
+/// the image's `init-registry.sh` when it has one, the built-in registry otherwise.
+pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
     let Some((domain, port)) = target.local_registry_address() else {
         return Stage::sequential("registry", Vec::new());
     };
     let rootfs = target.rootfs();
     let mut steps = Vec::new();
-    for ip in target.registry_hosts() {
+    let registry_hosts = target.registry_hosts();
+    for ip in hosts
+        .iter()
+        .map(|host| host.ip)
+        .filter(|ip| registry_hosts.contains(ip))
+    {
         if let Some(tls) = &target.registry_tls {
             steps.push(Step::new(
                 "registry-certificate",

@@ -5,7 +5,7 @@ use crate::target::Target;
 
 use super::install::{
     container_runtime, distribute, host_aliases, inventory, join_masters, join_workers, labels,
-    registry_clients, save,
+    registry_clients, registry_servers, save,
 };
 use super::{Action, Operation, Plan, Stage, Step};
 
@@ -36,6 +36,9 @@ pub fn scale_up_plan(target: &Target, added: &[std::net::IpAddr]) -> Plan {
     plan.push(target.hook_stage(Phase::PreScaleUp, &new));
     plan.push(target.hook_stage(Phase::PreInitHost, &new));
     plan.push(container_runtime(target, &new));
+    // New masters of a highly available registry serve it too (they resolve its domain to
+    // themselves).
+    plan.push(registry_servers(target, &new));
     plan.push(registry_clients(target, &new));
     if !new.is_empty() {
         plan.push(Stage::sequential(
