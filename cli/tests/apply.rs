@@ -15,6 +15,7 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use assert_cmd::Command;
+use base64::Engine as _;
 use tempfile::TempDir;
 use testkit::images::{ImageSpec, push_generated, seed_of};
 use testkit::netns::{TestHost, TestHosts};
@@ -355,14 +356,30 @@ enum Trust<'a> {
 /// Where the hosts of a containerd cluster trust the registry `sea.hub:5000`.
 const CONTAINERD_REGISTRY_CERTS: &str = "/etc/containerd/certs.d/sea.hub:5000";
 
-/// `skopeo inspect` of `repository:tag` (or `@digest`) on the registry at `ip:5000`.
-fn skopeo_digest(ip: &str, reference: &str, trust: Trust<'_>) -> Result<String, String> {
+/// The registry credentials tests give in Clusterfiles (`user:password`).
+const REGISTRY_CREDENTIALS: &str = "puller:registry-s3cret";
+
+/// `spec.registry` with [`REGISTRY_CREDENTIALS`], to put in a Clusterfile's `extra`.
+const REGISTRY_WITH_CREDENTIALS: &str =
+    "  registry:\n    localRegistry:\n      username: puller\n      password: registry-s3cret\n";
+
+/// `skopeo inspect` of `repository:tag` (or `@digest`) on the registry at `ip:5000`, with
+/// `creds` (`user:password`) when given.
+fn skopeo_digest(
+    ip: &str,
+    reference: &str,
+    trust: Trust<'_>,
+    creds: Option<&str>,
+) -> Result<String, String> {
     let mut command = std::process::Command::new("skopeo");
     command.args(["inspect", "--raw"]);
     match trust {
         Trust::CaDir(dir) => command.arg("--cert-dir").arg(dir),
         Trust::Insecure => command.arg("--tls-verify=false"),
     };
+    if let Some(creds) = creds {
+        command.arg("--creds").arg(creds);
+    }
     let output = command
         .arg(format!("docker://{ip}:5000/{reference}"))
         .output()
@@ -382,13 +399,13 @@ fn testkit_sha256(bytes: &[u8]) -> String {
 /// Every cached image answers by tag and by digest at the registry of `ip`, under the
 /// image's repository without its registry domain (as the original stores them).
 #[track_caller]
-fn assert_registry_serves_every_image(ip: &str, trust: Trust<'_>) {
+fn assert_registry_serves_every_image(ip: &str, trust: Trust<'_>, creds: Option<&str>) {
     for reference in KUBE_IMAGES {
         let repository_and_tag = mirror_path(reference);
-        let digest = skopeo_digest(ip, repository_and_tag, trust)
+        let digest = skopeo_digest(ip, repository_and_tag, trust, creds)
             .unwrap_or_else(|e| panic!("{repository_and_tag} at {ip}: {e}"));
         let repository = repository_and_tag.rsplit_once(':').unwrap().0;
-        skopeo_digest(ip, &format!("{repository}@{digest}"), trust)
+        skopeo_digest(ip, &format!("{repository}@{digest}"), trust, creds)
             .unwrap_or_else(|e| panic!("{repository}@{digest} at {ip}: {e}"));
     }
 }
@@ -398,7 +415,7 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     let hosts = TestHosts::start(4).unwrap();
     let user = User::new();
     let before: Vec<HostSnapshot> = hosts.hosts().iter().map(HostSnapshot::take).collect();
-    let [master, worker1, worker2, extra] = [0, 1, 2, 3].map(|i| &hosts.hosts()[i]);
+    let [master, worker1, worker2, fourth] = [0, 1, 2, 3].map(|i| &hosts.hosts()[i]);
 
     // Install on one master and two workers.
     // A plugin in the older format the original's docs still show, for one worker by IP.
@@ -406,7 +423,9 @@ fn install_reapply_scale_up_scale_down_and_delete() {
         "---\napiVersion: sealer.aliyun.com/v1alpha1\nkind: Plugin\nmetadata:\n  name: legacy-mark\nspec:\n  type: SHELL\n  action: PostInstall\n  'on': {}\n  data: bin/example-record legacy-post-install\n",
         hosts.hosts()[1].ip
     );
-    let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], &legacy_plugin);
+    // The registry requires credentials.
+    let extra = format!("{REGISTRY_WITH_CREDENTIALS}{legacy_plugin}");
+    let three = clusterfile(&hosts, IMAGE, &[0], &[1, 2], &extra);
     let out = succeeded(&user.apply(&hosts, &three, &[]));
     assert!(out.contains("install of cluster test: done"), "{out}");
     let log = fs::read_to_string(user.home.path().join("log/sealer.log")).unwrap();
@@ -553,9 +572,35 @@ fn install_reapply_scale_up_scale_down_and_delete() {
         ))),
         "{on_master:#?}"
     );
-    assert_registry_serves_every_image(
-        &master.ip.to_string(),
-        Trust::CaDir(&master.path(CONTAINERD_REGISTRY_CERTS)),
+    // Only with the Clusterfile's credentials, which every host's kubelet has (privately)
+    // and no log shows.
+    let trusted = master.path(CONTAINERD_REGISTRY_CERTS);
+    let ip = master.ip.to_string();
+    assert_registry_serves_every_image(&ip, Trust::CaDir(&trusted), Some(REGISTRY_CREDENTIALS));
+    let refused = skopeo_digest(
+        &ip,
+        mirror_path(KUBE_IMAGES[0]),
+        Trust::CaDir(&trusted),
+        None,
+    )
+    .expect_err("a client without credentials is refused");
+    assert!(
+        refused.contains("unauthorized") || refused.contains("authentication required"),
+        "{refused}"
+    );
+    let token = base64::engine::general_purpose::STANDARD.encode(REGISTRY_CREDENTIALS);
+    for host in [master, worker1, worker2] {
+        let config = host.path("/var/lib/kubelet/config.json");
+        assert_eq!(
+            fs::read_to_string(&config).unwrap(),
+            format!("{{\"auths\":{{\"sea.hub:5000\":{{\"auth\":\"{token}\"}}}}}}\n")
+        );
+        assert_eq!(fs::metadata(&config).unwrap().mode() & 0o777, 0o600);
+    }
+    let log = fs::read_to_string(user.home.path().join("log/sealer.log")).unwrap();
+    assert!(
+        !log.contains("registry-s3cret") && !log.contains(&token),
+        "the registry password is not logged"
     );
 
     // The same Clusterfile again changes nothing.
@@ -572,11 +617,11 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     );
 
     // A fourth host joins; the others only see master0 make a token and label the node.
-    let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], &legacy_plugin);
+    let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], &extra);
     succeeded(&user.apply(&hosts, &four, &[]));
     assert_eq!(calls(worker1).len(), counts[1], "worker 1 untouched");
     assert_eq!(calls(worker2).len(), counts[2], "worker 2 untouched");
-    let lines = call_lines(extra);
+    let lines = call_lines(fourth);
     position(&lines, "kubeadm join apiserver.cluster.local:6443");
     let new_on_master: Vec<String> = call_lines(master)[counts[0]..].to_vec();
     assert!(
@@ -593,10 +638,10 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     assert!(
         call_lines(master)
             .iter()
-            .any(|l| l.starts_with(&format!("kubectl delete node {}", extra.ip)))
+            .any(|l| l.starts_with(&format!("kubectl delete node {}", fourth.ip)))
     );
     assert_eq!(calls(worker1).len(), counts[1]);
-    before[3].assert_unchanged(extra);
+    before[3].assert_unchanged(fourth);
 
     // Delete everything: every host as it was.
     succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
@@ -747,21 +792,42 @@ fn without_init_registry_sh_the_built_in_registry_serves_the_images() {
     let master = &hosts.hosts()[0];
     succeeded(&user.apply(
         &hosts,
-        &clusterfile(&hosts, IMAGE_WITHOUT_REGISTRY_SCRIPT, &[0], &[], ""),
+        &clusterfile(
+            &hosts,
+            IMAGE_WITHOUT_REGISTRY_SCRIPT,
+            &[0],
+            &[],
+            REGISTRY_WITH_CREDENTIALS,
+        ),
         &[],
     ));
     assert!(master.path("/var/lib/sealer/data/test/bin/sealer").exists());
     let ip = master.ip.to_string();
     let trusted = master.path(CONTAINERD_REGISTRY_CERTS);
-    assert_registry_serves_every_image(&ip, Trust::CaDir(&trusted));
+    assert_registry_serves_every_image(&ip, Trust::CaDir(&trusted), Some(REGISTRY_CREDENTIALS));
+    assert!(
+        skopeo_digest(
+            &ip,
+            mirror_path(KUBE_IMAGES[0]),
+            Trust::CaDir(&trusted),
+            None
+        )
+        .is_err(),
+        "it requires the credentials"
+    );
     // It serves TLS that only the cluster's CA vouches for.
     let no_ca = TempDir::new().unwrap();
-    let refused = skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::CaDir(no_ca.path()))
-        .expect_err("a client without the CA refuses the registry");
+    let refused = skopeo_digest(
+        &ip,
+        mirror_path(KUBE_IMAGES[0]),
+        Trust::CaDir(no_ca.path()),
+        Some(REGISTRY_CREDENTIALS),
+    )
+    .expect_err("a client without the CA refuses the registry");
     assert!(refused.contains("certificate"), "{refused}");
     succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
     assert!(
-        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure).is_err(),
+        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure, None).is_err(),
         "stopped"
     );
 }
@@ -843,10 +909,14 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
             .exists(),
         "the upgraded rootfs"
     );
-    assert_registry_serves_every_image(&ip, Trust::CaDir(&extra.path(CONTAINERD_REGISTRY_CERTS)));
+    assert_registry_serves_every_image(
+        &ip,
+        Trust::CaDir(&extra.path(CONTAINERD_REGISTRY_CERTS)),
+        None,
+    );
     succeeded(&user.sealer(&hosts, &["delete", "-m", &ip, "--force"]));
     assert!(
-        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure).is_err(),
+        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure, None).is_err(),
         "the leaving master's registry is stopped"
     );
     let pre_clean = calls(extra)
@@ -933,7 +1003,7 @@ fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
         !user.home.path().join("clusters/test/registry-pki").exists(),
         "no certificates are made for plain HTTP"
     );
-    assert_registry_serves_every_image(&host.ip.to_string(), Trust::Insecure);
+    assert_registry_serves_every_image(&host.ip.to_string(), Trust::Insecure, None);
     assert!(
         !host.path("/etc/containerd/certs.d").exists(),
         "no containerd files for docker"

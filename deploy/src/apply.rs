@@ -11,10 +11,11 @@ use std::sync::Mutex;
 use futures_util::StreamExt as _;
 use futures_util::stream;
 
-use crate::clusterfile::{Clusterfile, Host};
+use crate::clusterfile::{Clusterfile, Host, LocalRegistry, RegistryEndpoint};
 use crate::plan::{self, Operation, Plan};
 use crate::platforms::PlatformRootfs;
 use crate::prepare::{self, ImageFacts, PrepareOptions, PreparedImage};
+use crate::registry_auth::{AuthError, RegistryAuth};
 use crate::registry_tls::{RegistryTls, TlsError};
 use crate::run::{Report, Runner};
 use crate::ssh::{ConnectOptions, Connection, HostKeyPolicy, SshAuth, SshTarget};
@@ -37,6 +38,9 @@ pub enum ApplyError {
     /// The registry's certificates cannot be read or made.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The registry's credentials cannot be read or made.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// Hosts cannot be reached; nothing was changed.
     #[error("cannot reach every host, so nothing was changed:\n{0}")]
     Connect(String),
@@ -544,7 +548,7 @@ fn parse_snapshot(
     )
 }
 
-/// Where the registry certificates of a [`Target`] come from.
+/// Where the registry certificates (and the htpasswd line) of a [`Target`] come from.
 #[derive(Clone, Copy)]
 enum Certificates {
     /// The cluster being applied: made when missing, issued again for changed names, stored
@@ -556,7 +560,8 @@ enum Certificates {
 }
 
 /// The cluster as `clusterfile` and `image` describe it, with the registry's certificates
-/// when it serves TLS (kept in the cluster's state directory).
+/// when it serves TLS and its credentials when it has some (kept in the cluster's state
+/// directory).
 fn target(
     clusterfile: Clusterfile,
     image: ImageFacts,
@@ -564,10 +569,30 @@ fn target(
     options: &Options<'_>,
     certificates: Certificates,
 ) -> Result<Target, ApplyError> {
+    let persist = matches!(certificates, Certificates::Current) && !options.dry_run;
+    let registry_auth = match &clusterfile.cluster.registry.local {
+        Some(LocalRegistry {
+            endpoint:
+                endpoint @ RegistryEndpoint {
+                    username: Some(username),
+                    password: Some(password),
+                    ..
+                },
+            ..
+        }) => Some(RegistryAuth::ensure(
+            state_file.dir(),
+            &endpoint.url(),
+            username,
+            password,
+            persist,
+        )?),
+        _ => None,
+    };
     let mut target = Target {
         clusterfile,
         image,
         registry_tls: None,
+        registry_auth,
     };
     if target.registry_serves_tls() {
         let names = target.registry_certificate_names();
@@ -575,7 +600,6 @@ fn target(
             Certificates::Current => None,
             Certificates::Recorded => RegistryTls::load(state_file.dir())?,
         };
-        let persist = matches!(certificates, Certificates::Current) && !options.dry_run;
         target.registry_tls = Some(match stored {
             Some(tls) => tls,
             None => RegistryTls::ensure(state_file.dir(), &names, persist)?,

@@ -74,8 +74,9 @@ pub async fn install_binary(
 }
 
 /// Starts (or restarts) the registry on `port` and waits until it answers; with `tls`, it
-/// serves the certificate installed in [`Target::registry_certificate_dir`].
-pub fn start_script(target: &Target, port: u16, tls: bool) -> String {
+/// serves the certificate installed in [`Target::registry_certificate_dir`]; `authenticated`,
+/// it checks clients against [`Target::registry_htpasswd_path`].
+pub fn start_script(target: &Target, port: u16, tls: bool, authenticated: bool) -> String {
     let cluster = &target.clusterfile.cluster.name;
     let binary = quote(&binary_path(target));
     let storage = quote(&format!("{}/registry", target.rootfs()));
@@ -88,6 +89,13 @@ pub fn start_script(target: &Target, port: u16, tls: bool) -> String {
             " --tls-cert {} --tls-key {}",
             quote(&cert),
             quote(&key)
+        );
+    }
+    if authenticated {
+        let _ = write!(
+            serve,
+            " --htpasswd {}",
+            quote(&target.registry_htpasswd_path())
         );
     }
     let unit = format!(

@@ -8,8 +8,8 @@
 //!   [`platforms`]: one such rootfs per platform the hosts have.
 //! - [`target`] and [`plan`]: what the cluster should be, and the steps that get it there
 //!   (printed by `--dry-run`).
-//! - [`distribute`], [`builtin_registry`], [`registry_tls`], [`kubeadm`]: what some steps do
-//!   on the hosts.
+//! - [`distribute`], [`builtin_registry`], [`registry_tls`], [`registry_auth`], [`kubeadm`]:
+//!   what some steps do on the hosts.
 //! - [`run`] carries a plan out; [`state`] records it so that runs resume and re-runs are
 //!   no-ops; [`apply`] decides which operation a command needs.
 
@@ -21,6 +21,7 @@ pub mod kubeadm;
 pub mod plan;
 pub mod platforms;
 pub mod prepare;
+pub mod registry_auth;
 pub mod registry_tls;
 pub mod run;
 pub mod secret;

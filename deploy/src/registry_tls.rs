@@ -20,8 +20,9 @@ use rcgen::{
 };
 use sha2::{Digest as _, Sha256};
 
+use crate::plan::shell;
 use crate::secret::Secret;
-use crate::ssh::{RemoteCommand, quote};
+use crate::ssh::RemoteCommand;
 
 /// Years the CA and the server certificate stay valid (as the original's).
 const VALID_YEARS: i32 = 100;
@@ -133,10 +134,11 @@ impl RegistryTls {
     /// appears in a command line or a log).
     pub fn install_command(&self, dir: &str, domain: &str) -> (RemoteCommand, Vec<u8>) {
         let (cert_path, key_path) = certificate_paths(dir, domain);
-        let cert = crate::plan::shell::write_file(&cert_path, self.cert_pem.as_bytes(), "0644");
-        let key = quote(&key_path);
-        let script =
-            format!("{cert}(umask 077 && cat >{key}.sealer-tmp) && mv -f {key}.sealer-tmp {key}\n");
+        let script = format!(
+            "set -e\n{}{}",
+            shell::write_file(&cert_path, self.cert_pem.as_bytes(), "0644"),
+            shell::write_private_file_from_stdin(&key_path)
+        );
         (
             RemoteCommand::new(script),
             self.key_pem.expose().as_bytes().to_vec(),

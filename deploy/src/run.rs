@@ -247,7 +247,32 @@ impl Runner<'_, '_> {
                     .await
                     .map(|_| String::new())
             }
-            Action::StartBuiltinRegistry { port, tls } => {
+            Action::InstallRegistryHtpasswd { .. } => {
+                let auth = self.registry_auth()?;
+                let command = RemoteCommand::new(shell::write_private_file_from_stdin(
+                    &self.target.registry_htpasswd_path(),
+                ));
+                checked_with_input(connection, &command, auth.htpasswd.expose().into())
+                    .await
+                    .map(|_| String::new())
+            }
+            Action::InstallRegistryLogin { paths, .. } => {
+                let auth = self.registry_auth()?;
+                for path in paths {
+                    let command = RemoteCommand::new(shell::write_owned_file_from_stdin(
+                        &self.target.clusterfile.cluster.name,
+                        path,
+                    ));
+                    checked_with_input(connection, &command, auth.docker_config.expose().into())
+                        .await?;
+                }
+                Ok(String::new())
+            }
+            Action::StartBuiltinRegistry {
+                port,
+                tls,
+                authenticated,
+            } => {
                 builtin_registry::install_binary(
                     connection,
                     &self.sealer_binary,
@@ -258,7 +283,7 @@ impl Runner<'_, '_> {
                     connection,
                     &self.host_command(
                         step.host,
-                        &builtin_registry::start_script(self.target, *port, *tls),
+                        &builtin_registry::start_script(self.target, *port, *tls, *authenticated),
                     ),
                 )
                 .await
@@ -327,6 +352,13 @@ impl Runner<'_, '_> {
     }
 
     /// A script with the host's environment.
+    /// The registry's credentials, which steps installing them need.
+    fn registry_auth(&self) -> Result<&crate::registry_auth::RegistryAuth, String> {
+        self.target.registry_auth.as_ref().ok_or_else(|| {
+            "the Clusterfile gives the registry no credentials to install".to_owned()
+        })
+    }
+
     fn host_command(&self, host: IpAddr, script: &str) -> RemoteCommand {
         let env = self.target.host_env(host);
         let mut command = RemoteCommand::new(script.to_owned());

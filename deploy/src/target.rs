@@ -10,6 +10,7 @@ use crate::clusterfile::{
 use crate::plan::shell;
 use crate::plan::{Action, Environment, Stage, Step};
 use crate::prepare::ImageFacts;
+use crate::registry_auth::RegistryAuth;
 use crate::registry_tls::{RegistryTls, certificate_names};
 
 /// The cluster as the Clusterfile and its image describe it.
@@ -22,6 +23,9 @@ pub struct Target {
     /// The registry's certificates when it serves TLS (see [`Target::registry_serves_tls`]);
     /// `None`: plain HTTP.
     pub registry_tls: Option<RegistryTls>,
+    /// The registry's credentials when the Clusterfile gives them; `None`: no
+    /// authentication.
+    pub registry_auth: Option<RegistryAuth>,
 }
 
 impl Target {
@@ -34,6 +38,22 @@ impl Target {
     /// original (images' `init-registry.sh` read them there).
     pub fn registry_certificate_dir(&self) -> String {
         format!("{}/certs", self.rootfs())
+    }
+
+    /// Where registry hosts hold the htpasswd file of the registry's credentials (the
+    /// original's path, which images' `init-registry.sh` read).
+    pub fn registry_htpasswd_path(&self) -> String {
+        format!("{}/etc/registry_htpasswd", self.rootfs())
+    }
+
+    /// Where every host keeps the registry's credentials for its clients: kubelet's
+    /// `config.json` (image pulls of pods), and root's docker config with docker.
+    pub fn registry_login_paths(&self) -> Vec<String> {
+        let mut paths = vec!["/var/lib/kubelet/config.json".to_owned()];
+        if self.container_runtime() == "docker" {
+            paths.push("/root/.docker/config.json".to_owned());
+        }
+        paths
     }
 
     /// The cluster's directory on every host (`<dataRoot>/<name>`), holding the rootfs.
@@ -186,12 +206,23 @@ impl Target {
         files
     }
 
-    /// Scripts that remove what [`Target::registry_client_files`] wrote.
+    /// Scripts that remove what [`Target::registry_client_files`] wrote, and the
+    /// credentials at [`Target::registry_login_paths`].
     pub fn remove_registry_client_files(&self) -> String {
         let cluster = &self.clusterfile.cluster.name;
         let mut script = String::new();
         for (path, _) in self.registry_client_files() {
             script.push_str(&shell::remove_owned_file(cluster, &path, "/etc"));
+        }
+        if self.registry_auth.is_some() {
+            // Their directories (`/var/lib/kubelet`, `/root/.docker`) go when emptied.
+            for path in self.registry_login_paths() {
+                let keep_above = std::path::Path::new(&path)
+                    .ancestors()
+                    .nth(2)
+                    .map_or_else(|| "/".to_owned(), |dir| dir.display().to_string());
+                script.push_str(&shell::remove_owned_file(cluster, &path, &keep_above));
+            }
         }
         script
     }
@@ -326,6 +357,7 @@ mod tests {
             clusterfile,
             image,
             registry_tls: None,
+            registry_auth: None,
         };
         assert_eq!(target.registry_serves_tls(), tls);
         if tls {

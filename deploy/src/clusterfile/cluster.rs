@@ -696,6 +696,13 @@ fn read_endpoint(
             .string(node.get("password"), &child(path, "password"))
             .map(Secret::new),
     };
+    if endpoint.username.is_some() != endpoint.password.is_some() {
+        reader.problem(
+            node,
+            path,
+            "username and password go together: give both, or neither for a registry without authentication",
+        );
+    }
     (domain, endpoint)
 }
 

@@ -1033,3 +1033,17 @@ fn corpus_clusterfiles() {
         println!("skipped: {} is not in the corpus", nvidia.display());
     }
 }
+
+#[test]
+fn registry_credentials_come_in_pairs() {
+    let text = format!(
+        "{BASE}  hosts: [{{ips: [10.0.0.1], roles: [master]}}]\n  registry:\n    localRegistry:\n      username: admin\n    externalRegistry:\n      domain: harbor.example.com\n      password: p\n"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "Clusterfile:10:7: document 1 (Cluster): spec.registry.localRegistry: username and password go together: give both, or neither for a registry without authentication",
+            "Clusterfile:12:7: document 1 (Cluster): spec.registry.externalRegistry: username and password go together: give both, or neither for a registry without authentication"
+        ]
+    );
+}

@@ -182,6 +182,15 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
                 },
             ));
         }
+        if let Some(auth) = &target.registry_auth {
+            steps.push(Step::new(
+                "registry-htpasswd",
+                ip,
+                Action::InstallRegistryHtpasswd {
+                    htpasswd_sha256: auth.digest(),
+                },
+            ));
+        }
         let action = if target.image.has_script("init-registry.sh") {
             let data = format!("{rootfs}/registry");
             host_script(
@@ -196,6 +205,7 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
             Action::StartBuiltinRegistry {
                 port,
                 tls: target.registry_tls.is_some(),
+                authenticated: target.registry_auth.is_some(),
             }
         };
         steps.push(Step::new("registry", ip, action));
@@ -211,30 +221,35 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
     };
     let cluster = &target.clusterfile.cluster;
     let registry_hosts = target.registry_hosts();
-    let steps = hosts
-        .iter()
-        .map(|host| {
-            // A registry host uses its own registry; the others the first registry host.
-            let server = if registry_hosts.contains(&host.ip) {
-                host.ip
-            } else {
-                registry_hosts[0]
-            };
-            let mut script = shell::set_hosts_lines(
-                &cluster.name,
-                "registry",
-                &[(server, vec![domain.clone()])],
-            );
-            for (path, content) in target.registry_client_files() {
-                script.push_str(&shell::write_owned_file(&cluster.name, &path, &content));
-            }
-            Step::new(
-                "registry-clients",
+    let mut steps = Vec::new();
+    for host in hosts {
+        // A registry host uses its own registry; the others the first registry host.
+        let server = if registry_hosts.contains(&host.ip) {
+            host.ip
+        } else {
+            registry_hosts[0]
+        };
+        let mut script =
+            shell::set_hosts_lines(&cluster.name, "registry", &[(server, vec![domain.clone()])]);
+        for (path, content) in target.registry_client_files() {
+            script.push_str(&shell::write_owned_file(&cluster.name, &path, &content));
+        }
+        steps.push(Step::new(
+            "registry-clients",
+            host.ip,
+            host_script(&format!("use the registry {domain}:{port}"), &script),
+        ));
+        if let Some(auth) = &target.registry_auth {
+            steps.push(Step::new(
+                "registry-login",
                 host.ip,
-                host_script(&format!("use the registry {domain}:{port}"), &script),
-            )
-        })
-        .collect();
+                Action::InstallRegistryLogin {
+                    paths: target.registry_login_paths(),
+                    htpasswd_sha256: auth.digest(),
+                },
+            ));
+        }
+    }
     Stage::parallel("registry-clients", steps)
 }
 

@@ -187,12 +187,29 @@ pub enum Action {
         /// SHA-256 of the certificate: a reissued certificate is a changed step.
         certificate_sha256: String,
     },
+    /// Writes the htpasswd file of the registry's credentials on the host
+    /// ([`crate::target::Target::registry_htpasswd_path`]), where the registry started next
+    /// reads it.
+    InstallRegistryHtpasswd {
+        /// SHA-256 of the (salted) htpasswd line: changed credentials are a changed step.
+        htpasswd_sha256: String,
+    },
+    /// Writes the registry's credentials for the host's clients to `paths` (Docker config
+    /// files; a file sealer did not write is kept).
+    InstallRegistryLogin {
+        /// The files.
+        paths: Vec<String>,
+        /// SHA-256 of the (salted) htpasswd line they go with.
+        htpasswd_sha256: String,
+    },
     /// Starts the built-in registry (`sealer registry serve`) as a service on the host.
     StartBuiltinRegistry {
         /// Port it listens on.
         port: u16,
         /// Whether it serves TLS with the certificate installed before.
         tls: bool,
+        /// Whether it requires the credentials whose htpasswd file was installed before.
+        authenticated: bool,
     },
     /// Applies labels and taints to the host's node, through `kubectl` on master0.
     LabelNode {
@@ -241,9 +258,24 @@ impl Action {
             Action::InstallRegistryCertificate { domain, .. } => {
                 format!("install the TLS certificate of {domain}")
             }
-            Action::StartBuiltinRegistry { port, tls } => {
+            Action::InstallRegistryHtpasswd { .. } => {
+                "install the registry's htpasswd file".to_owned()
+            }
+            Action::InstallRegistryLogin { paths, .. } => {
+                format!("write the registry's credentials to {}", paths.join(", "))
+            }
+            Action::StartBuiltinRegistry {
+                port,
+                tls,
+                authenticated,
+            } => {
                 let protocol = if *tls { "HTTPS" } else { "plain HTTP" };
-                format!("start the built-in registry on port {port} ({protocol})")
+                let auth = if *authenticated {
+                    ", with authentication"
+                } else {
+                    ""
+                };
+                format!("start the built-in registry on port {port} ({protocol}{auth})")
             }
             Action::LabelNode {
                 node_host,

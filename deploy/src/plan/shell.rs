@@ -74,12 +74,31 @@ fn owner_file(path: &str) -> String {
 /// Writes `content` to `path` unless a file apply did not write for `cluster` is already
 /// there, which is kept with a warning.
 pub fn write_owned_file(cluster: &str, path: &str, content: &str) -> String {
+    owned_by(cluster, path, &write_file(path, content.as_bytes(), "0644"))
+}
+
+/// [`write_owned_file`] with the content read from the command's stdin, mode 0600: for
+/// secrets, which thus appear in no command line or log.
+pub fn write_owned_file_from_stdin(cluster: &str, path: &str) -> String {
+    owned_by(cluster, path, &write_private_file_from_stdin(path))
+}
+
+/// Writes the command's stdin to `path`, mode 0600 from the start, creating its directory.
+pub fn write_private_file_from_stdin(path: &str) -> String {
+    let path = quote(path);
+    format!(
+        "mkdir -p \"$(dirname {path})\" && (umask 077 && cat >{path}.sealer-tmp) && mv -f {path}.sealer-tmp {path}\n"
+    )
+}
+
+/// Runs `write` (which writes `path`) unless a file apply did not write for `cluster` is
+/// already there, which is kept with a warning; marks the file as the cluster's.
+fn owned_by(cluster: &str, path: &str, write: &str) -> String {
     let quoted = quote(path);
     let owner = quote(&owner_file(path));
     let cluster = quote(cluster);
     format!(
-        "if [ ! -e {quoted} ] || [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then\n{}echo {cluster} >{owner}\nelse\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n",
-        write_file(path, content.as_bytes(), "0644")
+        "if [ ! -e {quoted} ] || [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then\n{write}echo {cluster} >{owner}\nelse\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n"
     )
 }
 
@@ -147,6 +166,33 @@ mod tests {
             let out = sh(&format!("printf %s {}", quote(text)));
             assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
         }
+    }
+
+    #[test]
+    fn secrets_are_written_from_stdin_privately_and_owned() {
+        use std::io::Write as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubelet/config.json").display().to_string();
+        let script = write_owned_file_from_stdin("c", &path);
+        assert!(!script.contains("secret"));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret\n");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{path}.sealer-owner")).unwrap(),
+            "c\n"
+        );
     }
 
     #[test]
