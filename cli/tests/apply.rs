@@ -590,6 +590,14 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     );
     let token = base64::engine::general_purpose::STANDARD.encode(REGISTRY_CREDENTIALS);
     for host in [master, worker1, worker2] {
+        let mirror = host.path("/etc/containerd/certs.d/registry.k8s.io/hosts.toml");
+        assert!(
+            fs::read_to_string(&mirror)
+                .unwrap()
+                .contains(&format!("Authorization = [\"Basic {token}\"]")),
+            "containerd sends the credentials to the mirror"
+        );
+        assert_eq!(fs::metadata(&mirror).unwrap().mode() & 0o777, 0o600);
         let config = host.path("/var/lib/kubelet/config.json");
         assert_eq!(
             fs::read_to_string(&config).unwrap(),

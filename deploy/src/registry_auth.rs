@@ -1,7 +1,6 @@
 //! The credentials of the cluster's registry (`localRegistry.username` and `password`): the
 //! htpasswd file its server checks and the Docker config (`auths`) its clients log in with,
-//! as the original writes them (`<rootfs>/etc/registry_htpasswd` on the registry hosts,
-//! `/var/lib/kubelet/config.json` and, with docker, `/root/.docker/config.json` on every host).
+//! and the `Authorization` header containerd sends to it as a mirror.
 //!
 //! The htpasswd line (bcrypt, salted) is kept in `<cluster state dir>/registry-htpasswd`
 //! (0600) and made again only when the user or password no longer match it, so that runs
@@ -44,6 +43,8 @@ pub struct RegistryAuth {
     pub htpasswd: Secret,
     /// A Docker config (`{"auths": {"<registry>": {"auth": …}}}`) for the registry.
     pub docker_config: Secret,
+    /// The `Authorization` header value of the credentials (`Basic <base64>`).
+    pub authorization: Secret,
 }
 
 impl RegistryAuth {
@@ -90,6 +91,7 @@ impl RegistryAuth {
         Ok(RegistryAuth {
             htpasswd: Secret::new(htpasswd),
             docker_config: Secret::new(format!("{docker_config}\n")),
+            authorization: Secret::new(format!("Basic {token}")),
         })
     }
 
@@ -164,6 +166,7 @@ mod tests {
             !state.path().join("registry-htpasswd").exists(),
             "not stored"
         );
-        assert_eq!(format!("{auth:?}").matches("***").count(), 2, "{auth:?}");
+        assert_eq!(auth.authorization.expose(), "Basic YWRtaW46cHc=");
+        assert_eq!(format!("{auth:?}").matches("***").count(), 3, "{auth:?}");
     }
 }

@@ -257,14 +257,15 @@ impl Runner<'_, '_> {
                     .map(|_| String::new())
             }
             Action::InstallRegistryLogin { paths, .. } => {
-                let auth = self.registry_auth()?;
-                for path in paths {
+                for file in self.target.registry_client_files() {
+                    if !paths.contains(&file.path) {
+                        continue;
+                    }
                     let command = RemoteCommand::new(shell::write_owned_file_from_stdin(
                         &self.target.clusterfile.cluster.name,
-                        path,
+                        &file.path,
                     ));
-                    checked_with_input(connection, &command, auth.docker_config.expose().into())
-                        .await?;
+                    checked_with_input(connection, &command, file.content.into_bytes()).await?;
                 }
                 Ok(String::new())
             }

@@ -2,6 +2,7 @@
 //! decisions both together give (registry hosts, node names, hooks, launch commands).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::clusterfile::{
@@ -44,16 +45,6 @@ impl Target {
     /// original's path, which images' `init-registry.sh` read).
     pub fn registry_htpasswd_path(&self) -> String {
         format!("{}/etc/registry_htpasswd", self.rootfs())
-    }
-
-    /// Where every host keeps the registry's credentials for its clients: kubelet's
-    /// `config.json` (image pulls of pods), and root's docker config with docker.
-    pub fn registry_login_paths(&self) -> Vec<String> {
-        let mut paths = vec!["/var/lib/kubelet/config.json".to_owned()];
-        if self.container_runtime() == "docker" {
-            paths.push("/root/.docker/config.json".to_owned());
-        }
-        paths
     }
 
     /// The cluster's directory on every host (`<dataRoot>/<name>`), holding the rootfs.
@@ -142,38 +133,55 @@ impl Target {
         (env.get("UseIPasNodeName").map(String::as_str) == Some("true")).then(|| ip.to_string())
     }
 
-    /// The files every host gets so that its container runtime pulls through the registry;
-    /// `(path, content)`. containerd: a `hosts.toml` for the registry itself and, as a
-    /// mirror, for every domain of the images the ClusterImage caches. docker: `daemon.json`
-    /// with the registry as mirror (written only where the host has none of its own). With
-    /// TLS the registry's CA goes beside them (`certs.d/<registry>/ca.crt`) and is named as
-    /// the one to trust; without, the registry is marked insecure (plain HTTP).
-    pub fn registry_client_files(&self) -> Vec<(String, String)> {
+    /// The files every host gets so that its container runtime pulls through the registry.
+    /// containerd: a `hosts.toml` for the registry itself and, as a mirror, for every domain
+    /// of the images the ClusterImage caches. docker: `daemon.json` with the registry as
+    /// mirror (written only where the host has none of its own). With TLS the registry's CA
+    /// goes beside them (`certs.d/<registry>/ca.crt`) and is named as the one to trust;
+    /// without, the registry is marked insecure (plain HTTP). With credentials: kubelet's
+    /// `config.json` (and root's docker config with docker) logs in, and containerd's
+    /// `hosts.toml` files send them as an `Authorization` header (so that mirror pulls of the
+    /// original names carry them too); these files are secret.
+    pub fn registry_client_files(&self) -> Vec<ClientFile> {
         let Some((domain, port)) = self.local_registry_address() else {
             return Vec::new();
         };
         let registry = format!("{domain}:{port}");
         let tls = self.registry_tls.as_ref();
+        let auth = self.registry_auth.as_ref();
         let endpoint = if tls.is_some() {
             format!("https://{registry}")
         } else {
             format!("http://{registry}")
         };
         let mut files = Vec::new();
-        match self.container_runtime().as_str() {
+        let runtime = self.container_runtime();
+        match runtime.as_str() {
             "containerd" => {
                 let ca_path = format!("{CONTAINERD_CERTS}/{registry}/ca.crt");
-                let trust = match tls {
+                let mut host = match tls {
                     Some(tls) => {
-                        files.push((ca_path.clone(), tls.ca_pem.clone()));
+                        files.push(ClientFile::public(&ca_path, &tls.ca_pem));
                         format!("  ca = \"{ca_path}\"\n")
                     }
                     None => "  skip_verify = true\n".to_owned(),
                 };
-                files.push((
+                if let Some(auth) = auth {
+                    let _ = write!(
+                        host,
+                        "  [host.\"{endpoint}\".header]\n    Authorization = [\"{}\"]\n",
+                        auth.authorization.expose()
+                    );
+                }
+                let hosts_toml = |path: String, content: String| ClientFile {
+                    path,
+                    content,
+                    secret: auth.is_some(),
+                };
+                files.push(hosts_toml(
                     containerd_hosts_toml(&registry),
                     format!(
-                        "server = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{trust}"
+                        "server = \"{endpoint}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n{host}"
                     ),
                 ));
                 for domain in &self.image.mirror_domains {
@@ -182,10 +190,10 @@ impl Target {
                     } else {
                         format!("https://{domain}")
                     };
-                    files.push((
+                    files.push(hosts_toml(
                         containerd_hosts_toml(domain),
                         format!(
-                            "server = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n{trust}"
+                            "server = \"{upstream}\"\n\n[host.\"{endpoint}\"]\n  capabilities = [\"pull\", \"resolve\"]\n{host}"
                         ),
                     ));
                 }
@@ -193,36 +201,45 @@ impl Target {
             "docker" => {
                 let mut daemon = serde_json::json!({ "registry-mirrors": [endpoint] });
                 match tls {
-                    Some(tls) => files.push((
-                        format!("/etc/docker/certs.d/{registry}/ca.crt"),
-                        tls.ca_pem.clone(),
+                    Some(tls) => files.push(ClientFile::public(
+                        &format!("/etc/docker/certs.d/{registry}/ca.crt"),
+                        &tls.ca_pem,
                     )),
                     None => daemon["insecure-registries"] = serde_json::json!([registry]),
                 }
-                files.push(("/etc/docker/daemon.json".to_owned(), format!("{daemon}\n")));
+                files.push(ClientFile::public(
+                    "/etc/docker/daemon.json",
+                    &format!("{daemon}\n"),
+                ));
             }
             _ => {}
+        }
+        if let Some(auth) = auth {
+            let mut logins = vec!["/var/lib/kubelet/config.json"];
+            if runtime == "docker" {
+                logins.push("/root/.docker/config.json");
+            }
+            for path in logins {
+                files.push(ClientFile {
+                    path: path.to_owned(),
+                    content: auth.docker_config.expose().to_owned(),
+                    secret: true,
+                });
+            }
         }
         files
     }
 
-    /// Scripts that remove what [`Target::registry_client_files`] wrote, and the
-    /// credentials at [`Target::registry_login_paths`].
+    /// Scripts that remove what [`Target::registry_client_files`] wrote.
     pub fn remove_registry_client_files(&self) -> String {
         let cluster = &self.clusterfile.cluster.name;
         let mut script = String::new();
-        for (path, _) in self.registry_client_files() {
-            script.push_str(&shell::remove_owned_file(cluster, &path, "/etc"));
-        }
-        if self.registry_auth.is_some() {
-            // Their directories (`/var/lib/kubelet`, `/root/.docker`) go when emptied.
-            for path in self.registry_login_paths() {
-                let keep_above = std::path::Path::new(&path)
-                    .ancestors()
-                    .nth(2)
-                    .map_or_else(|| "/".to_owned(), |dir| dir.display().to_string());
-                script.push_str(&shell::remove_owned_file(cluster, &path, &keep_above));
-            }
+        for file in self.registry_client_files() {
+            script.push_str(&shell::remove_owned_file(
+                cluster,
+                &file.path,
+                file.keep_above(),
+            ));
         }
         script
     }
@@ -317,6 +334,41 @@ fn default_launch(app: &kubefile::plan::Application) -> Vec<String> {
 }
 
 /// Where containerd reads a registry host's configuration.
+/// A file apply writes on every host for the registry's clients.
+pub struct ClientFile {
+    /// Where it goes.
+    pub path: String,
+    /// What it holds.
+    pub content: String,
+    /// Whether it holds the registry's credentials: then it is sent on the command's stdin
+    /// and written 0600, and appears in no plan or log.
+    pub secret: bool,
+}
+
+impl ClientFile {
+    fn public(path: &str, content: &str) -> Self {
+        ClientFile {
+            path: path.to_owned(),
+            content: content.to_owned(),
+            secret: false,
+        }
+    }
+
+    /// Above which directory a delete stops removing the emptied directories of the file:
+    /// `/etc` for runtime configuration, else the file's grandparent (`/var/lib` for
+    /// kubelet's, `/root` for docker's).
+    fn keep_above(&self) -> &str {
+        if self.path.starts_with("/etc/") {
+            return "/etc";
+        }
+        let mut ancestors = std::path::Path::new(&self.path).ancestors().skip(2);
+        ancestors
+            .next()
+            .and_then(std::path::Path::to_str)
+            .unwrap_or("/")
+    }
+}
+
 /// containerd's hosts directory (`config_path` of its CRI registry configuration).
 const CONTAINERD_CERTS: &str = "/etc/containerd/certs.d";
 
@@ -371,7 +423,14 @@ mod tests {
     }
 
     fn files(target: &Target) -> BTreeMap<String, String> {
-        target.registry_client_files().into_iter().collect()
+        target
+            .registry_client_files()
+            .into_iter()
+            .map(|file| {
+                assert!(!file.secret, "{}", file.path);
+                (file.path, file.content)
+            })
+            .collect()
     }
 
     #[test]
@@ -414,6 +473,50 @@ mod tests {
             docker["/etc/docker/daemon.json"],
             "{\"insecure-registries\":[\"hub.local:5000\"],\"registry-mirrors\":[\"http://hub.local:5000\"]}\n"
         );
+    }
+
+    #[test]
+    fn credentials_go_into_secret_files_only() {
+        let state = tempfile::tempdir().unwrap();
+        let mut target = target("containerd", "", true);
+        target.registry_auth = Some(
+            RegistryAuth::ensure(
+                state.path(),
+                "sea.hub:5000",
+                "u",
+                &crate::secret::Secret::new("p".to_owned()),
+                false,
+            )
+            .unwrap(),
+        );
+        let files = target.registry_client_files();
+        let secret: Vec<&str> = files
+            .iter()
+            .filter(|file| file.secret)
+            .map(|file| file.path.as_str())
+            .collect();
+        assert_eq!(
+            secret,
+            [
+                "/etc/containerd/certs.d/sea.hub:5000/hosts.toml",
+                "/etc/containerd/certs.d/docker.io/hosts.toml",
+                "/var/lib/kubelet/config.json"
+            ]
+        );
+        for file in &files {
+            assert_eq!(
+                file.content.contains("dTpw"),
+                file.secret,
+                "{}: {}",
+                file.path,
+                file.content
+            );
+        }
+        assert!(files[2].content.ends_with(
+            "  ca = \"/etc/containerd/certs.d/sea.hub:5000/ca.crt\"\n  [host.\"https://sea.hub:5000\".header]\n    Authorization = [\"Basic dTpw\"]\n"
+        ));
+        let keep: Vec<&str> = files.iter().map(ClientFile::keep_above).collect();
+        assert_eq!(keep, ["/etc", "/etc", "/etc", "/var/lib"]);
     }
 
     #[test]

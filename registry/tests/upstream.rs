@@ -1085,12 +1085,20 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
     std::fs::write(&ca_file, ca.pem()).unwrap();
     std::fs::write(&cert_file, &server.cert_pem).unwrap();
     std::fs::write(&key_file, &server.key_pem).unwrap();
+    // It requires credentials, which containerd sends as the header apply configures.
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("puller:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
     let ours = ProxyServer::start(
         dir.path(),
         &format!(
-            "http:\n  tls:\n    certificate: {}\n    key: {}\nproxy:\n  upstreams:\n    - name: docker.io\n      url: http://{}\n",
+            "http:\n  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\nproxy:\n  upstreams:\n    - name: docker.io\n      url: http://{}\n",
             cert_file.display(),
             key_file.display(),
+            htpasswd.display(),
             upstream.addr()
         ),
     )
@@ -1101,9 +1109,9 @@ async fn containerd_resolves_original_names_through_the_cache_with_hosts_toml() 
     std::fs::write(
         hosts.join("docker.io/hosts.toml"),
         format!(
-            "server = \"https://registry-1.docker.io\"\n\n[host.\"https://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n",
-            ours.addr,
-            ca_file.display()
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"https://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n  [host.\"https://{addr}\".header]\n    Authorization = [\"Basic cHVsbGVyOnMzY3JldA==\"]\n",
+            ca_file.display(),
+            addr = ours.addr,
         ),
     )
     .unwrap();

@@ -231,8 +231,17 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
         };
         let mut script =
             shell::set_hosts_lines(&cluster.name, "registry", &[(server, vec![domain.clone()])]);
-        for (path, content) in target.registry_client_files() {
-            script.push_str(&shell::write_owned_file(&cluster.name, &path, &content));
+        let mut secret_paths = Vec::new();
+        for file in target.registry_client_files() {
+            if file.secret {
+                secret_paths.push(file.path);
+            } else {
+                script.push_str(&shell::write_owned_file(
+                    &cluster.name,
+                    &file.path,
+                    &file.content,
+                ));
+            }
         }
         steps.push(Step::new(
             "registry-clients",
@@ -244,7 +253,7 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
                 "registry-login",
                 host.ip,
                 Action::InstallRegistryLogin {
-                    paths: target.registry_login_paths(),
+                    paths: secret_paths,
                     htpasswd_sha256: auth.digest(),
                 },
             ));

@@ -194,8 +194,9 @@ pub enum Action {
         /// SHA-256 of the (salted) htpasswd line: changed credentials are a changed step.
         htpasswd_sha256: String,
     },
-    /// Writes the registry's credentials for the host's clients to `paths` (Docker config
-    /// files; a file sealer did not write is kept).
+    /// Writes the files of the host's registry clients that hold the registry's credentials
+    /// (see [`crate::target::Target::registry_client_files`]), from stdin; a file sealer
+    /// did not write is kept.
     InstallRegistryLogin {
         /// The files.
         paths: Vec<String>,
