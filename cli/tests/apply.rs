@@ -993,6 +993,13 @@ fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
     let hosts = TestHosts::start(1).unwrap();
     let user = User::new();
     let host = &hosts.hosts()[0];
+    // The host has docker settings of its own: apply adds to them, delete puts them back.
+    let own_settings =
+        "{\"log-driver\": \"journald\", \"registry-mirrors\": [\"https://mirror.example\"]}\n";
+    let written = host.exec(&format!(
+        "mkdir -p /etc/docker && printf '%s' '{own_settings}' >/etc/docker/daemon.json"
+    ));
+    assert!(written.status.success(), "{}", text(&written.stderr));
     let before = HostSnapshot::take(host);
     // A registry the Clusterfile marks insecure serves plain HTTP.
     let file = clusterfile(&hosts, IMAGE, &[0], &[], "").replace(
@@ -1000,11 +1007,16 @@ fn docker_hosts_get_the_registry_in_daemon_json_and_exec_reaches_every_host() {
         "  containerRuntime:\n    type: docker\n  registry:\n    localRegistry:\n      insecure: true\n  ssh:\n",
     );
     succeeded(&user.apply(&hosts, &file, &[]));
-    let daemon = fs::read_to_string(host.path("/etc/docker/daemon.json")).unwrap();
-    assert!(
-        daemon.contains("\"registry-mirrors\":[\"http://sea.hub:5000\"]")
-            && daemon.contains("\"insecure-registries\":[\"sea.hub:5000\"]"),
-        "{daemon}"
+    let daemon: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(host.path("/etc/docker/daemon.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        daemon,
+        serde_json::json!({
+            "log-driver": "journald",
+            "registry-mirrors": ["https://mirror.example", "http://sea.hub:5000"],
+            "insecure-registries": ["sea.hub:5000"],
+        })
     );
     assert!(!host.path("/etc/docker/certs.d").exists());
     assert!(

@@ -8,8 +8,8 @@
 //!   [`platforms`]: one such rootfs per platform the hosts have.
 //! - [`target`] and [`plan`]: what the cluster should be, and the steps that get it there
 //!   (printed by `--dry-run`).
-//! - [`distribute`], [`builtin_registry`], [`registry_tls`], [`registry_auth`], [`kubeadm`]:
-//!   what some steps do on the hosts.
+//! - [`distribute`], [`builtin_registry`], [`registry_tls`], [`registry_auth`],
+//!   [`docker_daemon`], [`kubeadm`]: what some steps do on the hosts.
 //! - [`run`] carries a plan out; [`state`] records it so that runs resume and re-runs are
 //!   no-ops; [`apply`] decides which operation a command needs.
 
@@ -17,6 +17,7 @@ pub mod apply;
 pub mod builtin_registry;
 pub mod clusterfile;
 pub mod distribute;
+pub mod docker_daemon;
 pub mod kubeadm;
 pub mod plan;
 pub mod platforms;

@@ -14,6 +14,7 @@ use futures_util::stream;
 
 use crate::builtin_registry;
 use crate::distribute::distribute;
+use crate::docker_daemon;
 use crate::kubeadm::{self, JoinInfo};
 use crate::plan::install::{APISERVER_NAME, IGNORED_PREFLIGHT_ERRORS};
 use crate::plan::shell::{self, quote};
@@ -246,6 +247,11 @@ impl Runner<'_, '_> {
                 checked_with_input(connection, &command, key)
                     .await
                     .map(|_| String::new())
+            }
+            Action::ConfigureDockerDaemon { entries } => {
+                docker_daemon::configure(connection, &self.target.clusterfile.cluster.name, entries)
+                    .await
+                    .map(|()| String::new())
             }
             Action::InstallRegistryHtpasswd { .. } => {
                 let auth = self.registry_auth()?;

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use crate::clusterfile::{
     Clusterfile, DEFAULT_REGISTRY_PORT, Hook, Host, LocalRegistry, Phase, plugins_from_text,
 };
+use crate::docker_daemon::RegistryEntries;
 use crate::plan::shell;
 use crate::plan::{Action, Environment, Stage, Step};
 use crate::prepare::ImageFacts;
@@ -133,10 +134,31 @@ impl Target {
         (env.get("UseIPasNodeName").map(String::as_str) == Some("true")).then(|| ip.to_string())
     }
 
-    /// The files every host gets so that its container runtime pulls through the registry.
+    /// What docker hosts merge into their `daemon.json` (see [`crate::docker_daemon`]): the
+    /// registry as mirror, and as insecure registry over plain HTTP.
+    pub fn docker_registry_entries(&self) -> Option<RegistryEntries> {
+        if self.container_runtime() != "docker" {
+            return None;
+        }
+        let (domain, port) = self.local_registry_address()?;
+        let registry = format!("{domain}:{port}");
+        Some(if self.registry_tls.is_some() {
+            RegistryEntries {
+                mirror: format!("https://{registry}"),
+                insecure: None,
+            }
+        } else {
+            RegistryEntries {
+                mirror: format!("http://{registry}"),
+                insecure: Some(registry),
+            }
+        })
+    }
+
+    /// The files every host gets so that its container runtime pulls through the registry
+    /// (docker's `daemon.json` aside: [`Target::docker_registry_entries`]).
     /// containerd: a `hosts.toml` for the registry itself and, as a mirror, for every domain
-    /// of the images the ClusterImage caches. docker: `daemon.json` with the registry as
-    /// mirror (written only where the host has none of its own). With TLS the registry's CA
+    /// of the images the ClusterImage caches. With TLS the registry's CA
     /// goes beside them (`certs.d/<registry>/ca.crt`) and is named as the one to trust;
     /// without, the registry is marked insecure (plain HTTP). With credentials: kubelet's
     /// `config.json` (and root's docker config with docker) logs in, and containerd's
@@ -199,18 +221,12 @@ impl Target {
                 }
             }
             "docker" => {
-                let mut daemon = serde_json::json!({ "registry-mirrors": [endpoint] });
-                match tls {
-                    Some(tls) => files.push(ClientFile::public(
+                if let Some(tls) = tls {
+                    files.push(ClientFile::public(
                         &format!("/etc/docker/certs.d/{registry}/ca.crt"),
                         &tls.ca_pem,
-                    )),
-                    None => daemon["insecure-registries"] = serde_json::json!([registry]),
+                    ));
                 }
-                files.push(ClientFile::public(
-                    "/etc/docker/daemon.json",
-                    &format!("{daemon}\n"),
-                ));
             }
             _ => {}
         }
@@ -230,10 +246,14 @@ impl Target {
         files
     }
 
-    /// Scripts that remove what [`Target::registry_client_files`] wrote.
+    /// Scripts that remove what [`Target::registry_client_files`] wrote and put docker's
+    /// `daemon.json` back.
     pub fn remove_registry_client_files(&self) -> String {
         let cluster = &self.clusterfile.cluster.name;
         let mut script = String::new();
+        if self.docker_registry_entries().is_some() {
+            script.push_str(&crate::docker_daemon::restore_script(cluster));
+        }
         for file in self.registry_client_files() {
             script.push_str(&shell::remove_owned_file(
                 cluster,
@@ -444,11 +464,17 @@ mod tests {
             containerd["/etc/containerd/certs.d/docker.io/hosts.toml"],
             "server = \"https://registry-1.docker.io\"\n\n[host.\"https://sea.hub:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"/etc/containerd/certs.d/sea.hub:5000/ca.crt\"\n"
         );
-        let docker = files(&target("docker", "", true));
-        assert_eq!(docker["/etc/docker/certs.d/sea.hub:5000/ca.crt"], "CA PEM");
+        let docker = target("docker", "", true);
         assert_eq!(
-            docker["/etc/docker/daemon.json"],
-            "{\"registry-mirrors\":[\"https://sea.hub:5000\"]}\n"
+            files(&docker)["/etc/docker/certs.d/sea.hub:5000/ca.crt"],
+            "CA PEM"
+        );
+        assert_eq!(
+            docker.docker_registry_entries(),
+            Some(RegistryEntries {
+                mirror: "https://sea.hub:5000".to_owned(),
+                insecure: None
+            })
         );
     }
 
@@ -468,10 +494,14 @@ mod tests {
             containerd["/etc/containerd/certs.d/hub.local:5000/hosts.toml"]
                 .contains("[host.\"http://hub.local:5000\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  skip_verify = true\n")
         );
-        let docker = files(&target("docker", insecure, false));
+        let docker = target("docker", insecure, false);
+        assert!(files(&docker).is_empty());
         assert_eq!(
-            docker["/etc/docker/daemon.json"],
-            "{\"insecure-registries\":[\"hub.local:5000\"],\"registry-mirrors\":[\"http://hub.local:5000\"]}\n"
+            docker.docker_registry_entries(),
+            Some(RegistryEntries {
+                mirror: "http://hub.local:5000".to_owned(),
+                insecure: Some("hub.local:5000".to_owned())
+            })
         );
     }
 

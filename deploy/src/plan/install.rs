@@ -248,6 +248,13 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
             host.ip,
             host_script(&format!("use the registry {domain}:{port}"), &script),
         ));
+        if let Some(entries) = target.docker_registry_entries() {
+            steps.push(Step::new(
+                "docker-daemon",
+                host.ip,
+                Action::ConfigureDockerDaemon { entries },
+            ));
+        }
         if let Some(auth) = &target.registry_auth {
             steps.push(Step::new(
                 "registry-login",

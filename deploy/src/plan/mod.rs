@@ -203,6 +203,12 @@ pub enum Action {
         /// SHA-256 of the (salted) htpasswd line they go with.
         htpasswd_sha256: String,
     },
+    /// Merges the registry into the host's docker `daemon.json` (see
+    /// [`crate::docker_daemon`]).
+    ConfigureDockerDaemon {
+        /// What is merged.
+        entries: crate::docker_daemon::RegistryEntries,
+    },
     /// Starts the built-in registry (`sealer registry serve`) as a service on the host.
     StartBuiltinRegistry {
         /// Port it listens on.
@@ -258,6 +264,12 @@ impl Action {
             }
             Action::InstallRegistryCertificate { domain, .. } => {
                 format!("install the TLS certificate of {domain}")
+            }
+            Action::ConfigureDockerDaemon { entries } => {
+                format!(
+                    "add the registry {} to docker's daemon.json",
+                    entries.mirror
+                )
             }
             Action::InstallRegistryHtpasswd { .. } => {
                 "install the registry's htpasswd file".to_owned()
