@@ -614,7 +614,17 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     // The same Clusterfile again changes nothing.
     let counts: Vec<usize> = hosts.hosts().iter().map(|h| calls(h).len()).collect();
     let out = succeeded(&user.apply(&hosts, &three, &[]));
-    assert!(out.contains("up to date: nothing to do"), "{out}");
+    assert!(
+        out.contains("up to date: nothing to do") && !out.contains("note:"),
+        "{out}"
+    );
+    // Other settings changed are not applied to the installed hosts, and apply says so.
+    let out = succeeded(&user.apply(&hosts, &three.replace("tier: worker", "tier: batch"), &[]));
+    assert!(
+        out.contains("up to date: nothing to do")
+            && out.contains("apply changes only its hosts and image"),
+        "{out}"
+    );
     assert_eq!(
         counts,
         hosts

@@ -138,6 +138,13 @@ pub async fn apply(
         None => plan::install_plan(&target),
         Some(applied) => {
             let Some(plan) = decide(applied, &target, options)? else {
+                let applied_text = state.applied.as_ref().map(|s| s.clusterfile.as_str());
+                if applied_text.map(documents_of) != Some(documents_of(&text)) {
+                    options.report.line(&format!(
+                        "note: the Clusterfile of cluster {} changes settings of the installed cluster (labels, taints, env, registry, plugins, ...); apply changes only its hosts and image, so these take effect for hosts added from now on, or after `sealer delete -a` and apply",
+                        target.clusterfile.cluster.name
+                    ));
+                }
                 options.report.line(&format!(
                     "cluster {} is up to date: nothing to do",
                     target.clusterfile.cluster.name
@@ -529,6 +536,16 @@ async fn prepare_image(
         },
     )
     .await?)
+}
+
+/// A Clusterfile's documents as values: the same for texts that differ only in layout and
+/// comments.
+fn documents_of(text: &str) -> Option<Vec<gotemplate::Value>> {
+    kyaml::parse_documents(text, &kyaml::Limits::default())
+        .ok()?
+        .iter()
+        .map(|document| document.root.to_value().ok())
+        .collect()
 }
 
 /// The cluster as recorded in `snapshot`.
