@@ -177,7 +177,7 @@ impl Runner<'_, '_> {
     /// Does the step's action; returns a note for the progress line.
     async fn perform(&self, connection: &Connection, step: &Step) -> Result<String, String> {
         match &step.action {
-            Action::Distribute { with_registry } => {
+            Action::Distribute { with_registry, .. } => {
                 let platforms = self
                     .rootfs
                     .ok_or_else(|| "no prepared rootfs to distribute (a bug)".to_owned())?;

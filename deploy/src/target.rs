@@ -550,6 +550,26 @@ mod tests {
     }
 
     #[test]
+    fn changed_image_content_changes_the_distribution_steps() {
+        let first = target("containerd", "", true);
+        let mut second = first.clone();
+        second.image.content_key = "another key".to_owned();
+        let distribution = |target: &Target| -> Vec<String> {
+            crate::plan::install_plan(target)
+                .steps()
+                .filter(|step| step.id.starts_with("distribute/"))
+                .map(Step::fingerprint)
+                .collect()
+        };
+        assert_eq!(distribution(&first).len(), 1);
+        assert_ne!(
+            distribution(&first),
+            distribution(&second),
+            "a resumed run distributes the new content"
+        );
+    }
+
+    #[test]
     fn the_certificate_names_the_domain_extra_names_and_registry_hosts() {
         let registry = "  registry:\n    localRegistry:\n      cert:\n        subjectAltName:\n          dnsNames: [hub.example.com]\n          ips: [192.0.2.7]\n";
         assert_eq!(

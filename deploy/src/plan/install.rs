@@ -128,6 +128,7 @@ pub(super) fn distribute(target: &Target, hosts: &[&Host]) -> Stage {
                     host.ip,
                     Action::Distribute {
                         with_registry: registry_hosts.contains(&host.ip),
+                        content_key: target.image.content_key.clone(),
                     },
                 )
             })

@@ -151,6 +151,9 @@ pub enum Action {
     Distribute {
         /// Whether the image's `registry/` directory goes too (registry hosts only).
         with_registry: bool,
+        /// The prepared image's content key (of this machine's platform): a resumed run
+        /// distributes again when the image's content changed since the failure.
+        content_key: String,
     },
     /// Runs a shell script on the host, from the host's rootfs directory.
     Script {
@@ -245,7 +248,7 @@ impl Action {
     /// One line saying what the step does, for progress and `--dry-run`.
     pub fn summary(&self) -> String {
         match self {
-            Action::Distribute { with_registry } => {
+            Action::Distribute { with_registry, .. } => {
                 if *with_registry {
                     "distribute the rootfs (with registry/)".to_owned()
                 } else {
