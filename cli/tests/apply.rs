@@ -844,10 +844,14 @@ fn without_init_registry_sh_the_built_in_registry_serves_the_images() {
     .expect_err("a client without the CA refuses the registry");
     assert!(refused.contains("certificate"), "{refused}");
     succeeded(&user.sealer(&hosts, &["delete", "-a", "--prune", "--force"]));
-    assert!(
-        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure, None).is_err(),
-        "stopped"
-    );
+    let stopped = skopeo_digest(
+        &ip,
+        mirror_path(KUBE_IMAGES[0]),
+        Trust::Insecure,
+        Some(REGISTRY_CREDENTIALS),
+    )
+    .expect_err("the registry is stopped");
+    assert!(stopped.contains("connection refused"), "{stopped}");
 }
 
 #[test]
@@ -933,10 +937,9 @@ fn a_new_image_upgrades_and_hosts_join_and_leave_by_command() {
         None,
     );
     succeeded(&user.sealer(&hosts, &["delete", "-m", &ip, "--force"]));
-    assert!(
-        skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure, None).is_err(),
-        "the leaving master's registry is stopped"
-    );
+    let stopped = skopeo_digest(&ip, mirror_path(KUBE_IMAGES[0]), Trust::Insecure, None)
+        .expect_err("the leaving master's registry is stopped");
+    assert!(stopped.contains("connection refused"), "{stopped}");
     let pre_clean = calls(extra)
         .into_iter()
         .find(|call| call.what == "pre-clean-host")

@@ -3,11 +3,10 @@
 //! the distributed `registry/` directory, as a systemd service where systemd runs, as a
 //! detached process with a pid file otherwise.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
-
-use std::fmt::Write as _;
 
 use crate::plan::shell::{self, quote};
 use crate::registry_tls::certificate_paths;

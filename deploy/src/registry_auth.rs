@@ -8,13 +8,13 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::secret::Secret;
+use crate::state::write_atomically;
 
 /// bcrypt's cost for the htpasswd line: verified once per client credential by the server,
 /// which remembers it.
@@ -81,7 +81,9 @@ impl RegistryAuth {
                 .map_err(|e| AuthError::Hash(e.to_string()))?;
             let line = format!("{username}:{hash}\n");
             if persist {
-                write_private(state_dir, &path, &line).map_err(file_error)?;
+                fs::create_dir_all(state_dir)
+                    .and_then(|()| write_atomically(&path, line.as_bytes(), 0o600))
+                    .map_err(file_error)?;
             }
             line
         };
@@ -100,21 +102,6 @@ impl RegistryAuth {
     pub fn digest(&self) -> String {
         hex::encode(Sha256::digest(self.htpasswd.expose().as_bytes()))
     }
-}
-
-/// Writes `content` to `path` mode 0600 through a temporary file and a rename.
-fn write_private(dir: &Path, path: &Path, content: &str) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let temporary = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    io::Write::write_all(&mut file, content.as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use std::fs;
 use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,7 @@ use sha2::{Digest as _, Sha256};
 use crate::plan::shell;
 use crate::secret::Secret;
 use crate::ssh::RemoteCommand;
+use crate::state::write_atomically;
 
 /// Years the CA and the server certificate stay valid (as the original's).
 const VALID_YEARS: i32 = 100;
@@ -99,12 +100,15 @@ impl RegistryTls {
         };
         if persist {
             store.create()?;
+            // Each key after its certificate, the names last: a run killed in between
+            // leaves a CA without key (made again) or a server certificate without names
+            // (issued again), never a key whose certificate is missing.
             if ca_is_new {
-                store.write("ca.key", &ca_key.serialize_pem(), 0o600)?;
                 store.write("ca.crt", &tls.ca_pem, 0o644)?;
+                store.write("ca.key", &ca_key.serialize_pem(), 0o600)?;
             }
-            store.write("registry.key", tls.key_pem.expose(), 0o600)?;
             store.write("registry.crt", &tls.cert_pem, 0o644)?;
+            store.write("registry.key", tls.key_pem.expose(), 0o600)?;
             store.write("registry.names", &names_text, 0o644)?;
         }
         Ok(tls)
@@ -135,7 +139,7 @@ impl RegistryTls {
     pub fn install_command(&self, dir: &str, domain: &str) -> (RemoteCommand, Vec<u8>) {
         let (cert_path, key_path) = certificate_paths(dir, domain);
         let script = format!(
-            "set -e\n{}{}",
+            "{}{}",
             shell::write_file(&cert_path, self.cert_pem.as_bytes(), "0644"),
             shell::write_private_file_from_stdin(&key_path)
         );
@@ -268,23 +272,10 @@ impl PkiDir {
             .map_err(|e| self.file_error("", e))
     }
 
-    /// Writes `name` through a temporary file and a rename, so that a run killed halfway
-    /// leaves the previous file or the new one.
+    /// Writes `name` atomically with `mode`.
     fn write(&self, name: &str, content: &str, mode: u32) -> Result<(), TlsError> {
-        let path = self.dir.join(name);
-        let temporary = self.dir.join(format!(".{name}.tmp"));
-        let written = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(mode)
-                .open(&temporary)?;
-            io::Write::write_all(&mut file, content.as_bytes())?;
-            file.sync_all()?;
-            fs::rename(&temporary, &path)
-        })();
-        written.map_err(|e| self.file_error(name, e))
+        write_atomically(&self.dir.join(name), content.as_bytes(), mode)
+            .map_err(|e| self.file_error(name, e))
     }
 }
 

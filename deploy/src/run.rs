@@ -358,7 +358,6 @@ impl Runner<'_, '_> {
         }
     }
 
-    /// A script with the host's environment.
     /// The registry's credentials, which steps installing them need.
     fn registry_auth(&self) -> Result<&crate::registry_auth::RegistryAuth, String> {
         self.target.registry_auth.as_ref().ok_or_else(|| {
@@ -366,6 +365,7 @@ impl Runner<'_, '_> {
         })
     }
 
+    /// A script with the host's environment.
     fn host_command(&self, host: IpAddr, script: &str) -> RemoteCommand {
         let env = self.target.host_env(host);
         let mut command = RemoteCommand::new(script.to_owned());

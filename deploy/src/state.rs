@@ -118,18 +118,8 @@ impl StateFile {
             source,
         };
         fs::create_dir_all(self.dir()).map_err(io_error)?;
-        let temporary = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| io_error(io::Error::other(e)))?;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io_error)?;
-        file.write_all(&bytes).map_err(io_error)?;
-        file.sync_all().map_err(io_error)?;
-        fs::rename(&temporary, &self.path).map_err(io_error)
+        write_atomically(&self.path, &bytes, 0o600).map_err(io_error)
     }
 
     /// Forgets the cluster (after a delete).
@@ -143,6 +133,24 @@ impl StateFile {
             }),
         }
     }
+}
+
+/// Writes `bytes` to `path` (whose directory exists) through a temporary file beside it,
+/// created with `mode`, synced and renamed: a run killed halfway leaves the old file or the
+/// new one, and a private file is never readable by others, even briefly.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let temporary = path.with_file_name(name);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)
 }
 
 #[cfg(test)]

@@ -97,6 +97,22 @@ impl Target {
         )
     }
 
+    /// The built-in registry's `domain:port` (an IPv6 address in brackets), as clients and
+    /// their configuration files name it.
+    pub fn local_registry_url(&self) -> Option<String> {
+        self.local_registry().map(|local| local.endpoint.url())
+    }
+
+    /// The hosts among `hosts` that serve the registry.
+    pub fn registry_hosts_among(&self, hosts: &[&Host]) -> Vec<IpAddr> {
+        let registry_hosts = self.registry_hosts();
+        hosts
+            .iter()
+            .map(|host| host.ip)
+            .filter(|ip| registry_hosts.contains(ip))
+            .collect()
+    }
+
     /// The cluster's environment (image env, Clusterfile env, reserved keys). Its only error
     /// (an image `SvcCIDR` that is no CIDR) stopped the preparation of the image already.
     pub fn cluster_env(&self) -> BTreeMap<String, String> {
@@ -140,8 +156,7 @@ impl Target {
         if self.container_runtime() != "docker" {
             return None;
         }
-        let (domain, port) = self.local_registry_address()?;
-        let registry = format!("{domain}:{port}");
+        let registry = self.local_registry_url()?;
         Some(if self.registry_tls.is_some() {
             RegistryEntries {
                 mirror: format!("https://{registry}"),
@@ -165,10 +180,9 @@ impl Target {
     /// `hosts.toml` files send them as an `Authorization` header (so that mirror pulls of the
     /// original names carry them too); these files are secret.
     pub fn registry_client_files(&self) -> Vec<ClientFile> {
-        let Some((domain, port)) = self.local_registry_address() else {
+        let Some(registry) = self.local_registry_url() else {
             return Vec::new();
         };
-        let registry = format!("{domain}:{port}");
         let tls = self.registry_tls.as_ref();
         let auth = self.registry_auth.as_ref();
         let endpoint = if tls.is_some() {
@@ -180,7 +194,7 @@ impl Target {
         let runtime = self.container_runtime();
         match runtime.as_str() {
             "containerd" => {
-                let ca_path = format!("{CONTAINERD_CERTS}/{registry}/ca.crt");
+                let ca_path = containerd_ca_path(&registry);
                 let mut host = match tls {
                     Some(tls) => {
                         files.push(ClientFile::public(&ca_path, &tls.ca_pem));
@@ -222,18 +236,15 @@ impl Target {
             }
             "docker" => {
                 if let Some(tls) = tls {
-                    files.push(ClientFile::public(
-                        &format!("/etc/docker/certs.d/{registry}/ca.crt"),
-                        &tls.ca_pem,
-                    ));
+                    files.push(ClientFile::public(&docker_ca_path(&registry), &tls.ca_pem));
                 }
             }
             _ => {}
         }
         if let Some(auth) = auth {
-            let mut logins = vec!["/var/lib/kubelet/config.json"];
+            let mut logins = vec![KUBELET_DOCKER_CONFIG];
             if runtime == "docker" {
-                logins.push("/root/.docker/config.json");
+                logins.push(ROOT_DOCKER_CONFIG);
             }
             for path in logins {
                 files.push(ClientFile {
@@ -247,19 +258,30 @@ impl Target {
     }
 
     /// Scripts that remove what [`Target::registry_client_files`] wrote and put docker's
-    /// `daemon.json` back.
+    /// `daemon.json` back. Every path those files may have had is tried, whatever the
+    /// registry's settings were when apply wrote them (TLS or not, credentials or not): only
+    /// files marked as the cluster's are removed.
     pub fn remove_registry_client_files(&self) -> String {
         let cluster = &self.clusterfile.cluster.name;
-        let mut script = String::new();
-        if self.docker_registry_entries().is_some() {
-            script.push_str(&crate::docker_daemon::restore_script(cluster));
-        }
-        for file in self.registry_client_files() {
-            script.push_str(&shell::remove_owned_file(
-                cluster,
-                &file.path,
-                file.keep_above(),
-            ));
+        let mut script = crate::docker_daemon::restore_script(cluster);
+        let Some(registry) = self.local_registry_url() else {
+            return script;
+        };
+        let mut paths = vec![
+            containerd_ca_path(&registry),
+            containerd_hosts_toml(&registry),
+            docker_ca_path(&registry),
+            KUBELET_DOCKER_CONFIG.to_owned(),
+            ROOT_DOCKER_CONFIG.to_owned(),
+        ];
+        paths.extend(
+            self.image
+                .mirror_domains
+                .iter()
+                .map(|domain| containerd_hosts_toml(domain)),
+        );
+        for path in paths {
+            script.push_str(&shell::remove_owned_file(cluster, &path, keep_above(&path)));
         }
         script
     }
@@ -353,7 +375,6 @@ fn default_launch(app: &kubefile::plan::Application) -> Vec<String> {
     }
 }
 
-/// Where containerd reads a registry host's configuration.
 /// A file apply writes on every host for the registry's clients.
 pub struct ClientFile {
     /// Where it goes.
@@ -373,25 +394,42 @@ impl ClientFile {
             secret: false,
         }
     }
+}
 
-    /// Above which directory a delete stops removing the emptied directories of the file:
-    /// `/etc` for runtime configuration, else the file's grandparent (`/var/lib` for
-    /// kubelet's, `/root` for docker's).
-    fn keep_above(&self) -> &str {
-        if self.path.starts_with("/etc/") {
-            return "/etc";
-        }
-        let mut ancestors = std::path::Path::new(&self.path).ancestors().skip(2);
-        ancestors
-            .next()
-            .and_then(std::path::Path::to_str)
-            .unwrap_or("/")
+/// Above which directory a delete stops removing the emptied directories of `path`: `/etc`
+/// for runtime configuration, else the file's grandparent (`/var/lib` for kubelet's, `/root`
+/// for docker's).
+fn keep_above(path: &str) -> &str {
+    if path.starts_with("/etc/") {
+        return "/etc";
     }
+    std::path::Path::new(path)
+        .ancestors()
+        .nth(2)
+        .and_then(std::path::Path::to_str)
+        .unwrap_or("/")
+}
+
+/// Kubelet's Docker config: the credentials it pulls pods' images with.
+const KUBELET_DOCKER_CONFIG: &str = "/var/lib/kubelet/config.json";
+
+/// root's Docker config, which docker's clients read.
+const ROOT_DOCKER_CONFIG: &str = "/root/.docker/config.json";
+
+/// Where docker reads the CA of `registry`.
+fn docker_ca_path(registry: &str) -> String {
+    format!("/etc/docker/certs.d/{registry}/ca.crt")
+}
+
+/// Where containerd reads the CA of `registry` (named by `ca =` in its `hosts.toml`).
+fn containerd_ca_path(registry: &str) -> String {
+    format!("{CONTAINERD_CERTS}/{registry}/ca.crt")
 }
 
 /// containerd's hosts directory (`config_path` of its CRI registry configuration).
 const CONTAINERD_CERTS: &str = "/etc/containerd/certs.d";
 
+/// Where containerd reads a registry host's configuration.
 fn containerd_hosts_toml(host: &str) -> String {
     format!("{CONTAINERD_CERTS}/{host}/hosts.toml")
 }
@@ -479,6 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn delete_tries_the_files_of_every_registry_setting() {
+        let insecure = "  registry:\n    localRegistry:\n      insecure: true\n";
+        let script = target("containerd", insecure, false).remove_registry_client_files();
+        for path in [
+            "/etc/containerd/certs.d/sea.hub:5000/ca.crt",
+            "/etc/docker/certs.d/sea.hub:5000/ca.crt",
+            "/var/lib/kubelet/config.json",
+            "/root/.docker/config.json",
+            "/etc/containerd/certs.d/docker.io/hosts.toml",
+            "/etc/docker/daemon.json.sealer-backup",
+        ] {
+            assert!(script.contains(path), "{path} in {script}");
+        }
+    }
+
+    #[test]
     fn an_insecure_registry_is_plain_http_for_its_clients() {
         let insecure =
             "  registry:\n    localRegistry:\n      domain: hub.local\n      insecure: true\n";
@@ -545,7 +599,7 @@ mod tests {
         assert!(files[2].content.ends_with(
             "  ca = \"/etc/containerd/certs.d/sea.hub:5000/ca.crt\"\n  [host.\"https://sea.hub:5000\".header]\n    Authorization = [\"Basic dTpw\"]\n"
         ));
-        let keep: Vec<&str> = files.iter().map(ClientFile::keep_above).collect();
+        let keep: Vec<&str> = files.iter().map(|file| keep_above(&file.path)).collect();
         assert_eq!(keep, ["/etc", "/etc", "/etc", "/var/lib"]);
     }
 

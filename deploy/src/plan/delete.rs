@@ -162,11 +162,9 @@ fn reset(target: &Target, hosts: &[&Host]) -> Stage {
 /// next to its `init-registry.sh`, or the built-in registry's service.
 fn stop_registry(target: &Target, hosts: &[&Host]) -> Stage {
     let rootfs = target.rootfs();
-    let registry_hosts = target.registry_hosts();
-    let steps = hosts
-        .iter()
-        .map(|host| host.ip)
-        .filter(|ip| registry_hosts.contains(ip))
+    let steps = target
+        .registry_hosts_among(hosts)
+        .into_iter()
         .filter_map(|ip: IpAddr| {
             let action = if target.image.has_script("init-registry.sh") {
                 if !target.image.has_script("clean-registry.sh") {

