@@ -635,6 +635,13 @@ fn install_reapply_scale_up_scale_down_and_delete() {
     );
 
     // A fourth host joins; the others only see master0 make a token and label the node.
+    // Not while the registry's settings change: the new host would not match the registry.
+    let out = failed(&user.apply(
+        &hosts,
+        &clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], &legacy_plugin),
+        &[],
+    ));
+    assert!(out.contains("changes spec.registry"), "{out}");
     let four = clusterfile(&hosts, IMAGE, &[0], &[1, 2, 3], &extra);
     succeeded(&user.apply(&hosts, &four, &[]));
     assert_eq!(calls(worker1).len(), counts[1], "worker 1 untouched");

@@ -353,6 +353,11 @@ fn decide(
         return Ok(Some(plan::scale_down_plan(applied, &removed)));
     }
     if !added.is_empty() {
+        if now.registry != wanted.registry {
+            return Err(ApplyError::Refused(
+                "the Clusterfile adds hosts and changes spec.registry at once: the new hosts would use settings the running registry does not have; add them with the registry as installed, and change the registry with an upgrade (another image) or `sealer delete -a` and apply".to_owned(),
+            ));
+        }
         return Ok(Some(plan::scale_up_plan(target, &added)));
     }
     if image_changed {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::plan::RegistryFiles;
 use crate::plan::shell::{self, quote};
 use crate::registry_tls::certificate_paths;
 use crate::ssh::{Connection, RemoteCommand};
@@ -72,16 +73,18 @@ pub async fn install_binary(
     }
 }
 
-/// Starts (or restarts) the registry on `port` and waits until it answers; with `tls`, it
-/// serves the certificate installed in [`Target::registry_certificate_dir`]; `authenticated`,
-/// it checks clients against [`Target::registry_htpasswd_path`].
-pub fn start_script(target: &Target, port: u16, tls: bool, authenticated: bool) -> String {
+/// Starts (or restarts) the registry on `port` and waits until it answers; it serves the
+/// certificate installed in [`Target::registry_certificate_dir`] and checks clients against
+/// [`Target::registry_htpasswd_path`] when `files` has them.
+pub fn start_script(target: &Target, port: u16, files: &RegistryFiles) -> String {
     let cluster = &target.clusterfile.cluster.name;
     let binary = quote(&binary_path(target));
     let storage = quote(&format!("{}/registry", target.rootfs()));
     let run = quote(&run_dir(target));
     let mut serve = format!("{binary} registry serve --storage {storage} --addr :{port}");
-    if let (true, Some((domain, _))) = (tls, target.local_registry_address()) {
+    if let (Some(_), Some((domain, _))) =
+        (&files.certificate_sha256, target.local_registry_address())
+    {
         let (cert, key) = certificate_paths(&target.registry_certificate_dir(), &domain);
         let _ = write!(
             serve,
@@ -90,7 +93,7 @@ pub fn start_script(target: &Target, port: u16, tls: bool, authenticated: bool) 
             quote(&key)
         );
     }
-    if authenticated {
+    if files.htpasswd_sha256.is_some() {
         let _ = write!(
             serve,
             " --htpasswd {}",

@@ -23,7 +23,8 @@ pub struct RegistryEntries {
 }
 
 /// `existing` (the file's text; `None` when there is none) with `entries` added to its lists
-/// once each, other settings kept.
+/// once each, other settings kept. Entries for the same registry that `entries` replace (the
+/// other scheme after TLS was turned on or off, the insecure entry under TLS) are dropped.
 pub fn merge(existing: Option<&str>, entries: &RegistryEntries) -> Result<String, String> {
     let mut config = match existing.map(str::trim) {
         None | Some("") => Value::Object(serde_json::Map::new()),
@@ -33,22 +34,43 @@ pub fn merge(existing: Option<&str>, entries: &RegistryEntries) -> Result<String
     let Value::Object(settings) = &mut config else {
         return Err(format!("{DAEMON_JSON} does not hold a JSON object"));
     };
-    let mut add = |key: &str, item: &str| -> Result<(), String> {
+    let registry = entries
+        .mirror
+        .split_once("://")
+        .map_or(entries.mirror.as_str(), |(_, rest)| rest);
+    let mut update = |key: &str, keep: &dyn Fn(&str) -> bool, item: Option<&str>| {
+        if item.is_none() && !settings.contains_key(key) {
+            return Ok(());
+        }
         let list = settings
             .entry(key)
             .or_insert_with(|| Value::Array(Vec::new()));
         let Value::Array(items) = list else {
             return Err(format!("{DAEMON_JSON}: `{key}` is not a list"));
         };
-        if !items.iter().any(|known| known.as_str() == Some(item)) {
+        let before = items.len();
+        items.retain(|known| known.as_str().is_none_or(keep));
+        if let Some(item) = item
+            && !items.iter().any(|known| known.as_str() == Some(item))
+        {
             items.push(Value::String(item.to_owned()));
+        }
+        // A list that held only the dropped entries goes with them.
+        if items.is_empty() && before > 0 {
+            settings.remove(key);
         }
         Ok(())
     };
-    add("registry-mirrors", &entries.mirror)?;
-    if let Some(insecure) = &entries.insecure {
-        add("insecure-registries", insecure)?;
-    }
+    let other_scheme = |mirror: &str| {
+        mirror == entries.mirror || mirror.split_once("://").map(|(_, rest)| rest) != Some(registry)
+    };
+    update("registry-mirrors", &other_scheme, Some(&entries.mirror))?;
+    let insecure = entries.insecure.as_deref();
+    update(
+        "insecure-registries",
+        &|known| known != registry || insecure.is_some(),
+        insecure,
+    )?;
     serde_json::to_string_pretty(&config)
         .map(|text| format!("{text}\n"))
         .map_err(|e| e.to_string())
@@ -129,6 +151,21 @@ mod tests {
             })
         );
         assert_eq!(merge(Some(&merged), &entries(true)).unwrap(), merged);
+        // TLS turned on: the plain-HTTP entries of the same registry go, others stay.
+        let tls = RegistryEntries {
+            mirror: "https://sea.hub:5000".to_owned(),
+            insecure: None,
+        };
+        let mut http = entries(true);
+        http.mirror = "http://sea.hub:5000".to_owned();
+        let with_http = merge(Some(existing), &http).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&merge(Some(&with_http), &tls).unwrap()).unwrap(),
+            serde_json::json!({
+                "log-driver": "json-file",
+                "registry-mirrors": ["https://mirror.example", "https://sea.hub:5000"],
+            })
+        );
         assert_eq!(
             serde_json::from_str::<Value>(&merge(None, &entries(false)).unwrap()).unwrap(),
             serde_json::json!({ "registry-mirrors": ["https://sea.hub:5000"] })

@@ -39,7 +39,10 @@ pub enum TlsError {
         /// Why.
         source: io::Error,
     },
-    /// A stored key or certificate is unusable, or a certificate cannot be made.
+    /// A certificate or key cannot be made.
+    #[error("registry certificates: {0}")]
+    Make(String),
+    /// A stored key is unusable.
     #[error(
         "registry certificates in {dir}: {message}; remove the directory to have new ones made (every host then needs the new CA: run `sealer apply` again after `sealer delete -a`)"
     )]
@@ -71,10 +74,10 @@ impl RegistryTls {
         let (ca_key, ca_pem, ca_is_new) = if let Some(key_pem) = store.read_optional("ca.key")? {
             (store.key(&key_pem)?, store.read("ca.crt")?, false)
         } else {
-            let key = store.generate_key()?;
+            let key = generate_key()?;
             let ca_pem = ca_params()
                 .self_signed(&key)
-                .map_err(|e| store.invalid(format!("cannot make the CA: {e}")))?
+                .map_err(|e| TlsError::Make(format!("cannot make the CA: {e}")))?
                 .pem();
             (key, ca_pem, true)
         };
@@ -87,11 +90,11 @@ impl RegistryTls {
                 key_pem: Secret::new(store.read("registry.key")?),
             });
         }
-        let server_key = store.generate_key()?;
+        let server_key = generate_key()?;
         let cert_pem = server_params(names)
-            .map_err(|e| store.invalid(format!("cannot issue for {names:?}: {e}")))?
+            .map_err(|e| TlsError::Make(format!("cannot issue a certificate for {names:?}: {e}")))?
             .signed_by(&server_key, &Issuer::new(ca_params(), &ca_key))
-            .map_err(|e| store.invalid(format!("cannot sign the server certificate: {e}")))?
+            .map_err(|e| TlsError::Make(format!("cannot sign the server certificate: {e}")))?
             .pem();
         let tls = RegistryTls {
             ca_pem,
@@ -218,6 +221,11 @@ fn set_validity(params: &mut CertificateParams) {
     params.not_after = rcgen::date_time_ymd(this_year + VALID_YEARS, 1, 1);
 }
 
+/// A fresh key pair (ECDSA P-256).
+fn generate_key() -> Result<KeyPair, TlsError> {
+    KeyPair::generate().map_err(|e| TlsError::Make(format!("cannot make a key: {e}")))
+}
+
 /// The `registry-pki` directory.
 struct PkiDir {
     dir: PathBuf,
@@ -258,10 +266,6 @@ impl PkiDir {
 
     fn key(&self, pem: &str) -> Result<KeyPair, TlsError> {
         KeyPair::from_pem(pem).map_err(|e| self.invalid(format!("ca.key: {e}")))
-    }
-
-    fn generate_key(&self) -> Result<KeyPair, TlsError> {
-        KeyPair::generate().map_err(|e| self.invalid(format!("cannot make a key: {e}")))
     }
 
     fn create(&self) -> Result<(), TlsError> {

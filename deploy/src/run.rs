@@ -208,7 +208,9 @@ impl Runner<'_, '_> {
                         RemoteCommand::new(script.clone()).env("PATH", DEFAULT_PATH)
                     }
                 };
-                checked(connection, &command).await.map(|_| String::new())
+                checked(connection, &command)
+                    .await
+                    .map(|output| kept_files_note(&output))
             }
             Action::KubeadmInit { config, node_name } => {
                 let output =
@@ -263,6 +265,7 @@ impl Runner<'_, '_> {
                     .map(|_| String::new())
             }
             Action::InstallRegistryLogin { paths, .. } => {
+                let mut notes = String::new();
                 for file in self.target.registry_client_files() {
                     if !paths.contains(&file.path) {
                         continue;
@@ -271,15 +274,13 @@ impl Runner<'_, '_> {
                         &self.target.clusterfile.cluster.name,
                         &file.path,
                     ));
-                    checked_with_input(connection, &command, file.content.into_bytes()).await?;
+                    let output =
+                        checked_with_input(connection, &command, file.content.into_bytes()).await?;
+                    notes.push_str(&kept_files_note(&output));
                 }
-                Ok(String::new())
+                Ok(notes)
             }
-            Action::StartBuiltinRegistry {
-                port,
-                tls,
-                authenticated,
-            } => {
+            Action::StartBuiltinRegistry { port, files } => {
                 builtin_registry::install_binary(
                     connection,
                     &self.sealer_binary,
@@ -290,7 +291,7 @@ impl Runner<'_, '_> {
                     connection,
                     &self.host_command(
                         step.host,
-                        &builtin_registry::start_script(self.target, *port, *tls, *authenticated),
+                        &builtin_registry::start_script(self.target, *port, files),
                     ),
                 )
                 .await
@@ -518,6 +519,21 @@ fn node_flag(node_name: Option<&str>) -> String {
     node_name
         .map(|name| format!(" --node-name {}", quote(name)))
         .unwrap_or_default()
+}
+
+/// The progress note for files a step kept because apply did not write them (empty when
+/// none), so that the user sees that the registry or runtime may not be configured there.
+fn kept_files_note(output: &CommandOutput) -> String {
+    let stderr = output.stderr_text();
+    let kept = shell::kept_files(&stderr);
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": kept {} (not written by sealer: merge the registry's settings by hand)",
+            kept.join(", ")
+        )
+    }
 }
 
 /// Whether an environment variable's value must not be logged.

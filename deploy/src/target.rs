@@ -156,18 +156,26 @@ impl Target {
         if self.container_runtime() != "docker" {
             return None;
         }
-        let registry = self.local_registry_url()?;
-        Some(if self.registry_tls.is_some() {
-            RegistryEntries {
-                mirror: format!("https://{registry}"),
-                insecure: None,
-            }
-        } else {
-            RegistryEntries {
-                mirror: format!("http://{registry}"),
-                insecure: Some(registry),
-            }
+        Some(RegistryEntries {
+            mirror: self.registry_client_endpoint()?,
+            insecure: self
+                .registry_tls
+                .is_none()
+                .then(|| self.local_registry_url())
+                .flatten(),
         })
+    }
+
+    /// The built-in registry's URL for its clients: `https://domain:port`, or `http://` when
+    /// it serves plain HTTP.
+    pub fn registry_client_endpoint(&self) -> Option<String> {
+        let registry = self.local_registry_url()?;
+        let scheme = if self.registry_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Some(format!("{scheme}://{registry}"))
     }
 
     /// The files every host gets so that its container runtime pulls through the registry
@@ -180,16 +188,13 @@ impl Target {
     /// `hosts.toml` files send them as an `Authorization` header (so that mirror pulls of the
     /// original names carry them too); these files are secret.
     pub fn registry_client_files(&self) -> Vec<ClientFile> {
-        let Some(registry) = self.local_registry_url() else {
+        let (Some(registry), Some(endpoint)) =
+            (self.local_registry_url(), self.registry_client_endpoint())
+        else {
             return Vec::new();
         };
         let tls = self.registry_tls.as_ref();
         let auth = self.registry_auth.as_ref();
-        let endpoint = if tls.is_some() {
-            format!("https://{registry}")
-        } else {
-            format!("http://{registry}")
-        };
         let mut files = Vec::new();
         let runtime = self.container_runtime();
         match runtime.as_str() {

@@ -696,6 +696,20 @@ fn read_endpoint(
             .string(node.get("password"), &child(path, "password"))
             .map(Secret::new),
     };
+    if let (Some(domain), Some(domain_node)) = (&domain, node.get("domain"))
+        && let Some(problem) = host_name_problem(domain)
+    {
+        reader.problem(domain_node, &child(path, "domain"), problem);
+    }
+    if let (Some(username), Some(user_node)) = (&endpoint.username, node.get("username"))
+        && username.contains(|c: char| c == ':' || c.is_control())
+    {
+        reader.problem(
+            user_node,
+            &child(path, "username"),
+            "a user name cannot hold `:` or control characters (it goes into an htpasswd line)",
+        );
+    }
     if endpoint.username.is_some() != endpoint.password.is_some() {
         reader.problem(
             node,
@@ -704,6 +718,28 @@ fn read_endpoint(
         );
     }
     (domain, endpoint)
+}
+
+/// What is wrong with `text` as a registry's host name (DNS labels of letters, digits and
+/// `-`, or an IP address), if anything.
+fn host_name_problem(text: &str) -> Option<String> {
+    if text.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let valid = !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    (!valid).then(|| {
+        format!(
+            "{text:?} is not a host name: use DNS labels of ASCII letters, digits and `-` separated by dots, or an IP address"
+        )
+    })
 }
 
 fn read_registry(reader: &mut Reader<'_>, node: Option<&Node>) -> Option<Registry> {
@@ -739,14 +775,18 @@ fn read_registry(reader: &mut Reader<'_>, node: Option<&Node>) -> Option<Registr
         endpoint.port = endpoint.port.or(defaults.endpoint.port);
         let san = local.get_path(&["cert", "subjectAltName"]);
         let san_path = "spec.registry.localRegistry.cert.subjectAltName";
-        let cert_dns_names = reader
-            .string_list(
-                san.and_then(|san| san.get("dnsNames")),
-                &child(san_path, "dnsNames"),
-            )
+        let names_path = child(san_path, "dnsNames");
+        let mut cert_dns_names = Vec::new();
+        for (index, (text, entry)) in reader
+            .string_list(san.and_then(|san| san.get("dnsNames")), &names_path)
             .into_iter()
-            .map(|(text, _)| text)
-            .collect();
+            .enumerate()
+        {
+            match host_name_problem(text.strip_prefix("*.").unwrap_or(&text)) {
+                Some(problem) => reader.problem(entry, &item(&names_path, index), problem),
+                None => cert_dns_names.push(text),
+            }
+        }
         let mut cert_ips = Vec::new();
         let ips_path = child(san_path, "ips");
         for (index, (text, entry)) in reader

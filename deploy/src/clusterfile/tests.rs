@@ -1047,3 +1047,18 @@ fn registry_credentials_come_in_pairs() {
         ]
     );
 }
+
+#[test]
+fn registry_names_and_users_are_checked() {
+    let text = format!(
+        "{BASE}  hosts: [{{ips: [10.0.0.1], roles: [master]}}]\n  registry:\n    localRegistry:\n      domain: 'sea\"hub'\n      username: 'a:b'\n      password: p\n      cert:\n        subjectAltName:\n          dnsNames: ['*.ok.example', 'héllo.example']\n"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "Clusterfile:10:15: document 1 (Cluster): spec.registry.localRegistry.domain: \"sea\\\"hub\" is not a host name: use DNS labels of ASCII letters, digits and `-` separated by dots, or an IP address",
+            "Clusterfile:11:17: document 1 (Cluster): spec.registry.localRegistry.username: a user name cannot hold `:` or control characters (it goes into an htpasswd line)",
+            "Clusterfile:15:38: document 1 (Cluster): spec.registry.localRegistry.cert.subjectAltName.dnsNames[1]: \"héllo.example\" is not a host name: use DNS labels of ASCII letters, digits and `-` separated by dots, or an IP address",
+        ]
+    );
+}

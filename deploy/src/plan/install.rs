@@ -1,11 +1,14 @@
 //! The install plan (the original's sequence, section 5.2 of its behaviour) and the upgrade.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use crate::clusterfile::{Host, Phase};
 
 use super::shell::{self, quote};
-use super::{Action, Environment, Operation, Plan, Stage, Step};
+use super::{Action, Environment, Operation, Plan, RegistryFiles, Stage, Step};
+use crate::registry_auth::RegistryAuth;
+use crate::registry_tls::RegistryTls;
 use crate::target::Target;
 
 /// Flags `kubeadm init` and `kubeadm join` are given, as the original gives them.
@@ -187,22 +190,33 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
                 },
             ));
         }
+        let files = RegistryFiles {
+            certificate_sha256: target
+                .registry_tls
+                .as_ref()
+                .map(RegistryTls::certificate_digest),
+            htpasswd_sha256: target.registry_auth.as_ref().map(RegistryAuth::digest),
+        };
         let action = if target.image.has_script("init-registry.sh") {
-            let data = format!("{rootfs}/registry");
-            host_script(
-                "scripts/init-registry.sh",
-                &shell::image_script(
-                    &rootfs,
-                    "init-registry.sh",
-                    &[&port.to_string(), &data, &domain],
-                ),
-            )
-        } else {
-            Action::StartBuiltinRegistry {
-                port,
-                tls: target.registry_tls.is_some(),
-                authenticated: target.registry_auth.is_some(),
+            // The digests make the step change, and run again, with the files it reads.
+            let mut script = String::new();
+            for (what, digest) in [
+                ("certificate", &files.certificate_sha256),
+                ("htpasswd", &files.htpasswd_sha256),
+            ] {
+                if let Some(digest) = digest {
+                    let _ = writeln!(script, "# serves the {what} with SHA-256 {digest}");
+                }
             }
+            let data = format!("{rootfs}/registry");
+            script.push_str(&shell::image_script(
+                &rootfs,
+                "init-registry.sh",
+                &[&port.to_string(), &data, &domain],
+            ));
+            host_script("scripts/init-registry.sh", &script)
+        } else {
+            Action::StartBuiltinRegistry { port, files }
         };
         steps.push(Step::new("registry", ip, action));
     }
@@ -212,7 +226,10 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
 /// Every host resolves the registry's domain and pulls through it: `/etc/hosts`, containerd's
 /// `hosts.toml` for the registry and for the domains of the images the ClusterImage caches.
 pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
-    let Some((domain, port)) = target.local_registry_address() else {
+    let (Some((domain, port)), Some(endpoint)) = (
+        target.local_registry_address(),
+        target.registry_client_endpoint(),
+    ) else {
         return Stage::parallel("registry-clients", Vec::new());
     };
     let cluster = &target.clusterfile.cluster;
@@ -257,6 +274,7 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
                 host.ip,
                 Action::InstallRegistryLogin {
                     paths: secret_paths,
+                    endpoint: endpoint.clone(),
                     htpasswd_sha256: auth.digest(),
                 },
             ));

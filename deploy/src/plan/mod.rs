@@ -133,6 +133,16 @@ impl Step {
     }
 }
 
+/// The certificate and credentials a registry server step uses, by digest: the step runs
+/// again when they change (a server reads them when it starts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryFiles {
+    /// SHA-256 of the server certificate, when it serves TLS.
+    pub certificate_sha256: Option<String>,
+    /// SHA-256 of the (salted) htpasswd line, when it requires credentials.
+    pub htpasswd_sha256: Option<String>,
+}
+
 /// Which environment a script runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -203,6 +213,8 @@ pub enum Action {
     InstallRegistryLogin {
         /// The files.
         paths: Vec<String>,
+        /// The registry's URL they name (its scheme changes with TLS).
+        endpoint: String,
         /// SHA-256 of the (salted) htpasswd line they go with.
         htpasswd_sha256: String,
     },
@@ -216,10 +228,8 @@ pub enum Action {
     StartBuiltinRegistry {
         /// Port it listens on.
         port: u16,
-        /// Whether it serves TLS with the certificate installed before.
-        tls: bool,
-        /// Whether it requires the credentials whose htpasswd file was installed before.
-        authenticated: bool,
+        /// The certificate and credentials installed before, which it serves and checks.
+        files: RegistryFiles,
     },
     /// Applies labels and taints to the host's node, through `kubectl` on master0.
     LabelNode {
@@ -280,13 +290,13 @@ impl Action {
             Action::InstallRegistryLogin { paths, .. } => {
                 format!("write the registry's credentials to {}", paths.join(", "))
             }
-            Action::StartBuiltinRegistry {
-                port,
-                tls,
-                authenticated,
-            } => {
-                let protocol = if *tls { "HTTPS" } else { "plain HTTP" };
-                let auth = if *authenticated {
+            Action::StartBuiltinRegistry { port, files } => {
+                let protocol = if files.certificate_sha256.is_some() {
+                    "HTTPS"
+                } else {
+                    "plain HTTP"
+                };
+                let auth = if files.htpasswd_sha256.is_some() {
                     ", with authentication"
                 } else {
                     ""

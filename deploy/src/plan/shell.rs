@@ -93,6 +93,18 @@ pub fn write_private_file_from_stdin(path: &str) -> String {
     )
 }
 
+/// How the scripts of [`write_owned_file`] start the warning (on stderr, followed by the
+/// path) when they keep a file apply did not write.
+pub const KEPT_FILE_WARNING: &str = "sealer: kept, as it was not written by sealer: ";
+
+/// The files a script's stderr says it kept (see [`KEPT_FILE_WARNING`]).
+pub fn kept_files(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix(KEPT_FILE_WARNING))
+        .collect()
+}
+
 /// Runs `write` (which writes `path`) unless a file apply did not write for `cluster` is
 /// already there, which is kept with a warning; marks the file as the cluster's.
 fn owned_by(cluster: &str, path: &str, write: &str) -> String {
@@ -100,7 +112,7 @@ fn owned_by(cluster: &str, path: &str, write: &str) -> String {
     let owner = quote(&owner_file(path));
     let cluster = quote(cluster);
     format!(
-        "if [ ! -e {quoted} ] || [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then\n{write}echo {cluster} >{owner}\nelse\necho \"sealer: keeping \"{quoted}\": it was not written by sealer\" >&2\nfi\n"
+        "if [ ! -e {quoted} ] || [ \"$(cat {owner} 2>/dev/null)\" = {cluster} ]; then\n{write}echo {cluster} >{owner}\nelse\necho \"{KEPT_FILE_WARNING}\"{quoted} >&2\nfi\n"
     )
 }
 
@@ -222,7 +234,10 @@ mod tests {
         std::fs::write(&path, "someone else's\n").unwrap();
         std::fs::remove_file(format!("{path}.sealer-owner")).unwrap();
         let out = sh(&write_owned_file("c", &path, content));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("not written by sealer"));
+        assert_eq!(
+            kept_files(&String::from_utf8_lossy(&out.stderr)),
+            [path.as_str()]
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's\n");
 
         sh(&remove_owned_file(
