@@ -486,7 +486,7 @@ async fn run_plan(
         state_file: &state_file,
         state: &state,
         parallelism: options.parallelism,
-        sealer_binary: options.sealer_binary.clone(),
+        sealer_binary: crate::builtin_registry::SealerBinary::new(options.sealer_binary.clone()),
         report: options.report,
     };
     let result = runner.execute(plan).await;

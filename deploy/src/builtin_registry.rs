@@ -4,9 +4,10 @@
 //! detached process with a pid file otherwise.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
+use tokio::sync::OnceCell;
 
 use crate::plan::RegistryFiles;
 use crate::plan::shell::{self, quote};
@@ -36,16 +37,42 @@ fn run_dir(target: &Target) -> String {
     format!("{}/registry-run", target.cluster_dir())
 }
 
+/// This program, read and hashed once per run however many registry hosts get it.
+pub struct SealerBinary {
+    path: PathBuf,
+    loaded: OnceCell<(Vec<u8>, String)>,
+}
+
+impl SealerBinary {
+    /// The program at `path` (not read yet).
+    pub fn new(path: PathBuf) -> Self {
+        SealerBinary {
+            path,
+            loaded: OnceCell::new(),
+        }
+    }
+
+    /// Its bytes and their SHA-256, read on first use.
+    async fn bytes_and_digest(&self) -> Result<&(Vec<u8>, String), String> {
+        self.loaded
+            .get_or_try_init(|| async {
+                let bytes = tokio::fs::read(&self.path)
+                    .await
+                    .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+                let digest = hex::encode(Sha256::digest(&bytes));
+                Ok((bytes, digest))
+            })
+            .await
+    }
+}
+
 /// Copies `binary` to `remote_path` unless the host has the same bytes there.
 pub async fn install_binary(
     connection: &Connection,
-    binary: &Path,
+    binary: &SealerBinary,
     remote_path: &str,
 ) -> Result<(), String> {
-    let bytes = tokio::fs::read(binary)
-        .await
-        .map_err(|e| format!("cannot read {}: {e}", binary.display()))?;
-    let digest = hex::encode(Sha256::digest(&bytes));
+    let (bytes, digest) = binary.bytes_and_digest().await?;
     let path = quote(remote_path);
     let held = connection
         .run(&RemoteCommand::new(format!(
@@ -56,11 +83,9 @@ pub async fn install_binary(
     if held.stdout_text().split_whitespace().next() == Some(digest.as_str()) {
         return Ok(());
     }
-    let upload = RemoteCommand::new(format!(
-        "mkdir -p \"$(dirname {path})\" && cat >{path}.sealer-tmp && chmod 0755 {path}.sealer-tmp && mv -f {path}.sealer-tmp {path}"
-    ));
+    let upload = RemoteCommand::new(shell::write_file_from_stdin(remote_path, "0755"));
     let output = connection
-        .run_with_input(&upload, std::io::Cursor::new(bytes))
+        .run_with_input(&upload, bytes.as_slice())
         .await
         .map_err(|e| e.to_string())?;
     if output.success() {

@@ -110,16 +110,22 @@ mod tests {
 
     use super::*;
 
-    fn secret(text: &str) -> Secret {
-        Secret::new(text.to_owned())
+    /// The credentials of user `admin` with `password` for `sea.hub:5000`.
+    fn admin(state: &Path, password: &str, persist: bool) -> RegistryAuth {
+        RegistryAuth::ensure(
+            state,
+            "sea.hub:5000",
+            "admin",
+            &Secret::new(password.to_owned()),
+            persist,
+        )
+        .unwrap()
     }
 
     #[test]
     fn the_htpasswd_line_is_kept_while_the_credentials_match() {
         let state = tempfile::tempdir().unwrap();
-        let first =
-            RegistryAuth::ensure(state.path(), "sea.hub:5000", "admin", &secret("pw"), true)
-                .unwrap();
+        let first = admin(state.path(), "pw", true);
         let line = first.htpasswd.expose();
         let (user, hash) = line.trim_end().split_once(':').unwrap();
         assert_eq!(user, "admin");
@@ -129,22 +135,16 @@ mod tests {
             fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let again =
-            RegistryAuth::ensure(state.path(), "sea.hub:5000", "admin", &secret("pw"), true)
-                .unwrap();
+        let again = admin(state.path(), "pw", true);
         assert_eq!(again.digest(), first.digest());
-        let changed =
-            RegistryAuth::ensure(state.path(), "sea.hub:5000", "admin", &secret("new"), true)
-                .unwrap();
+        let changed = admin(state.path(), "new", true);
         assert_ne!(changed.digest(), first.digest());
     }
 
     #[test]
     fn clients_get_a_docker_config_for_the_registry() {
         let state = tempfile::tempdir().unwrap();
-        let auth =
-            RegistryAuth::ensure(state.path(), "sea.hub:5000", "admin", &secret("pw"), false)
-                .unwrap();
+        let auth = admin(state.path(), "pw", false);
         assert_eq!(
             auth.docker_config.expose(),
             "{\"auths\":{\"sea.hub:5000\":{\"auth\":\"YWRtaW46cHc=\"}}}\n"

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -76,7 +75,7 @@ pub struct Runner<'a, 'p> {
     /// Hosts worked on at the same time.
     pub parallelism: usize,
     /// This program, copied to registry hosts for the built-in registry.
-    pub sealer_binary: PathBuf,
+    pub sealer_binary: builtin_registry::SealerBinary,
     /// Progress.
     pub report: &'a dyn Report,
 }

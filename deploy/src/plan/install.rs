@@ -168,57 +168,60 @@ pub(super) fn registry_servers(target: &Target, hosts: &[&Host]) -> Stage {
     let Some((domain, port)) = target.local_registry_address() else {
         return Stage::sequential("registry", Vec::new());
     };
-    let rootfs = target.rootfs();
+    // The same files and server step on every registry host: made once.
+    let files = RegistryFiles {
+        certificate_sha256: target
+            .registry_tls
+            .as_ref()
+            .map(RegistryTls::certificate_digest),
+        htpasswd_sha256: target.registry_auth.as_ref().map(RegistryAuth::digest),
+    };
+    let mut installs = Vec::new();
+    if let Some(digest) = &files.certificate_sha256 {
+        installs.push((
+            "registry-certificate",
+            Action::InstallRegistryCertificate {
+                domain: domain.clone(),
+                certificate_sha256: digest.clone(),
+            },
+        ));
+    }
+    if let Some(digest) = &files.htpasswd_sha256 {
+        installs.push((
+            "registry-htpasswd",
+            Action::InstallRegistryHtpasswd {
+                htpasswd_sha256: digest.clone(),
+            },
+        ));
+    }
+    let server = if target.image.has_script("init-registry.sh") {
+        // The digests make the step change, and run again, with the files it reads.
+        let mut script = String::new();
+        for (what, digest) in [
+            ("certificate", &files.certificate_sha256),
+            ("htpasswd", &files.htpasswd_sha256),
+        ] {
+            if let Some(digest) = digest {
+                let _ = writeln!(script, "# serves the {what} with SHA-256 {digest}");
+            }
+        }
+        let rootfs = target.rootfs();
+        let data = format!("{rootfs}/registry");
+        script.push_str(&shell::image_script(
+            &rootfs,
+            "init-registry.sh",
+            &[&port.to_string(), &data, &domain],
+        ));
+        host_script("scripts/init-registry.sh", &script)
+    } else {
+        Action::StartBuiltinRegistry { port, files }
+    };
     let mut steps = Vec::new();
     for ip in target.registry_hosts_among(hosts) {
-        if let Some(tls) = &target.registry_tls {
-            steps.push(Step::new(
-                "registry-certificate",
-                ip,
-                Action::InstallRegistryCertificate {
-                    domain: domain.clone(),
-                    certificate_sha256: tls.certificate_digest(),
-                },
-            ));
+        for (id, action) in &installs {
+            steps.push(Step::new(*id, ip, action.clone()));
         }
-        if let Some(auth) = &target.registry_auth {
-            steps.push(Step::new(
-                "registry-htpasswd",
-                ip,
-                Action::InstallRegistryHtpasswd {
-                    htpasswd_sha256: auth.digest(),
-                },
-            ));
-        }
-        let files = RegistryFiles {
-            certificate_sha256: target
-                .registry_tls
-                .as_ref()
-                .map(RegistryTls::certificate_digest),
-            htpasswd_sha256: target.registry_auth.as_ref().map(RegistryAuth::digest),
-        };
-        let action = if target.image.has_script("init-registry.sh") {
-            // The digests make the step change, and run again, with the files it reads.
-            let mut script = String::new();
-            for (what, digest) in [
-                ("certificate", &files.certificate_sha256),
-                ("htpasswd", &files.htpasswd_sha256),
-            ] {
-                if let Some(digest) = digest {
-                    let _ = writeln!(script, "# serves the {what} with SHA-256 {digest}");
-                }
-            }
-            let data = format!("{rootfs}/registry");
-            script.push_str(&shell::image_script(
-                &rootfs,
-                "init-registry.sh",
-                &[&port.to_string(), &data, &domain],
-            ));
-            host_script("scripts/init-registry.sh", &script)
-        } else {
-            Action::StartBuiltinRegistry { port, files }
-        };
-        steps.push(Step::new("registry", ip, action));
+        steps.push(Step::new("registry", ip, server.clone()));
     }
     Stage::sequential("registry", steps)
 }
@@ -233,6 +236,31 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
         return Stage::parallel("registry-clients", Vec::new());
     };
     let cluster = &target.clusterfile.cluster;
+    // What every host gets besides its /etc/hosts line: made once.
+    let mut files_script = String::new();
+    let mut secret_paths = Vec::new();
+    for file in target.registry_client_files() {
+        if file.secret {
+            secret_paths.push(file.path);
+        } else {
+            files_script.push_str(&shell::write_owned_file(
+                &cluster.name,
+                &file.path,
+                &file.content,
+            ));
+        }
+    }
+    let docker_daemon = target
+        .docker_registry_entries()
+        .map(|entries| Action::ConfigureDockerDaemon { entries });
+    let login = target
+        .registry_auth
+        .as_ref()
+        .map(|auth| Action::InstallRegistryLogin {
+            paths: secret_paths,
+            endpoint,
+            htpasswd_sha256: auth.digest(),
+        });
     let registry_hosts = target.registry_hosts();
     let mut steps = Vec::new();
     for host in hosts {
@@ -244,40 +272,19 @@ pub(super) fn registry_clients(target: &Target, hosts: &[&Host]) -> Stage {
         };
         let mut script =
             shell::set_hosts_lines(&cluster.name, "registry", &[(server, vec![domain.clone()])]);
-        let mut secret_paths = Vec::new();
-        for file in target.registry_client_files() {
-            if file.secret {
-                secret_paths.push(file.path);
-            } else {
-                script.push_str(&shell::write_owned_file(
-                    &cluster.name,
-                    &file.path,
-                    &file.content,
-                ));
-            }
-        }
+        script.push_str(&files_script);
         steps.push(Step::new(
             "registry-clients",
             host.ip,
             host_script(&format!("use the registry {domain}:{port}"), &script),
         ));
-        if let Some(entries) = target.docker_registry_entries() {
-            steps.push(Step::new(
-                "docker-daemon",
-                host.ip,
-                Action::ConfigureDockerDaemon { entries },
-            ));
-        }
-        if let Some(auth) = &target.registry_auth {
-            steps.push(Step::new(
-                "registry-login",
-                host.ip,
-                Action::InstallRegistryLogin {
-                    paths: secret_paths,
-                    endpoint: endpoint.clone(),
-                    htpasswd_sha256: auth.digest(),
-                },
-            ));
+        for (id, action) in [
+            ("docker-daemon", &docker_daemon),
+            ("registry-login", &login),
+        ] {
+            if let Some(action) = action {
+                steps.push(Step::new(id, host.ip, action.clone()));
+            }
         }
     }
     Stage::parallel("registry-clients", steps)

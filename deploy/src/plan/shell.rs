@@ -84,13 +84,18 @@ pub fn write_owned_file_from_stdin(cluster: &str, path: &str) -> String {
     owned_by(cluster, path, &write_private_file_from_stdin(path))
 }
 
-/// Writes the command's stdin to `path`, mode 0600 from the start, creating its directory;
-/// a failed write ends the script with status 1.
-pub fn write_private_file_from_stdin(path: &str) -> String {
+/// Writes the command's stdin to `path` with `mode` (and readable by nobody else while it
+/// is written), creating its directory; a failed write ends the script with status 1.
+pub fn write_file_from_stdin(path: &str, mode: &str) -> String {
     let path = quote(path);
     format!(
-        "mkdir -p \"$(dirname {path})\" && (umask 077 && cat >{path}.sealer-tmp) && mv -f {path}.sealer-tmp {path} || exit 1\n"
+        "mkdir -p \"$(dirname {path})\" && (umask 077 && cat >{path}.sealer-tmp) && chmod {mode} {path}.sealer-tmp && mv -f {path}.sealer-tmp {path} || exit 1\n"
     )
+}
+
+/// [`write_file_from_stdin`] with mode 0600: for secrets.
+pub fn write_private_file_from_stdin(path: &str) -> String {
+    write_file_from_stdin(path, "0600")
 }
 
 /// How the scripts of [`write_owned_file`] start the warning (on stderr, followed by the
